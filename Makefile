@@ -1,0 +1,45 @@
+# The targets people look for. `make install` is idempotent; every other target runs it first.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run demo demo-once test test-unit lint format bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install            ## the bridge alone (HTTP 8080, MLLP 2575)
+	$(BIN)/bridge serve
+
+demo: install           ## simulators + bridge, sending admissions until Ctrl-C
+	$(BIN)/bridge demo
+
+demo-once: install      ## one scenario end to end; exits 0 only when every notice was delivered
+	$(BIN)/bridge demo --once
+
+test: install           ## every test: unit, integration (real PostgreSQL + RabbitMQ), end to end
+	$(BIN)/python -m pytest -q
+
+test-unit: install
+	$(BIN)/python -m pytest -q tests/unit
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install          ## translation throughput per event type, messages/second/core
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,67 @@
+"""Deliver over HTTP: FHIR messaging (``[base]/$process-message``) or HL7 v2 over HTTP."""
+
+from __future__ import annotations
+
+import httpx
+import orjson
+
+from bridge.connectors.port import OutboundMessage, Outcome, SendResult
+from bridge.domain.routing import PayloadFormat
+
+_TRANSIENT_STATUS = frozenset({408, 425, 429})
+
+
+def classify_status(status: int) -> Outcome:
+    if 200 <= status < 300:
+        return Outcome.DELIVERED
+    if status in _TRANSIENT_STATUS or status >= 500:
+        return Outcome.TRANSIENT
+    return Outcome.PERMANENT
+
+
+def _fhir_response_outcome(body: bytes) -> tuple[Outcome, str | None]:
+    """A 2xx FHIR answer may still say transient-error / fatal-error in MessageHeader.response."""
+    try:
+        bundle = orjson.loads(body)
+        header = bundle["entry"][0]["resource"]
+        code = header.get("response", {}).get("code", "ok")
+    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError):
+        return Outcome.DELIVERED, None
+    if code == "transient-error":
+        return Outcome.TRANSIENT, "receiver answered transient-error"
+    if code == "fatal-error":
+        return Outcome.PERMANENT, "receiver answered fatal-error"
+    return Outcome.DELIVERED, None
+
+
+class HttpConnector:
+    def __init__(self, timeout: float = 10.0) -> None:
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+        )
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        destination = message.destination
+        url = destination.address.rstrip("/")
+        if destination.format is PayloadFormat.FHIR and not url.endswith("$process-message"):
+            url += "/$process-message"
+        headers = {
+            "Content-Type": message.content_type,
+            "Idempotency-Key": message.idempotency_key,
+            "X-Correlation-ID": message.correlation_id,
+        }
+        try:
+            response = await self._client.post(url, content=message.body.encode(), headers=headers)
+        except httpx.TimeoutException as error:
+            return SendResult(Outcome.TRANSIENT, error=f"timeout: {type(error).__name__}")
+        except httpx.TransportError as error:
+            return SendResult(Outcome.TRANSIENT, error=f"connection error: {type(error).__name__}")
+        outcome = classify_status(response.status_code)
+        error = None if outcome is Outcome.DELIVERED else f"HTTP {response.status_code}"
+        if outcome is Outcome.DELIVERED and destination.format is PayloadFormat.FHIR:
+            outcome, error = _fhir_response_outcome(response.content)
+        return SendResult(outcome, status_code=response.status_code, error=error)
+
+    async def close(self) -> None:
+        await self._client.aclose()

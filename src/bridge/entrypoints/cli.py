@@ -1,0 +1,121 @@
+"""The ``bridge`` command: serve, demo, simulators and operator commands."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from bridge.config import Settings
+from bridge.logging_setup import configure_logging
+
+app = typer.Typer(help="bridge: care-transition notices between TakeCare and Treserva.")
+simulate = typer.Typer(help="Run one simulator on its own.")
+messages = typer.Typer(help="Look at messages the bridge has accepted.")
+db_app = typer.Typer(help="Database schema.")
+app.add_typer(simulate, name="simulate")
+app.add_typer(messages, name="messages")
+app.add_typer(db_app, name="db")
+
+
+def _settings(*, quiet: bool = False) -> Settings:
+    """Settings from the environment; ``quiet`` (the demo) logs only warnings, as plain text,
+    unless BRIDGE_LOG_LEVEL / BRIDGE_LOG_JSON say otherwise."""
+    settings = Settings()
+    level = settings.log_level
+    json_lines = settings.log_json
+    if quiet:
+        level = os.environ.get("BRIDGE_LOG_LEVEL", "WARNING")
+        json_lines = "BRIDGE_LOG_JSON" in os.environ and settings.log_json
+    configure_logging(level, json_lines)
+    return settings
+
+
+@app.command()
+def serve() -> None:
+    """Run the bridge alone: HTTP (8080), MLLP (2575) and, with a broker, AMQP in."""
+    from bridge.entrypoints.runner import run_bridge
+
+    settings = _settings()
+    try:
+        asyncio.run(run_bridge(settings))
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def demo(
+    once: Annotated[bool, typer.Option("--once", help="Send a scenario, wait, report, exit.")] = False,
+    count: Annotated[int, typer.Option(help="Admissions to send.")] = 10,
+    rate: Annotated[float, typer.Option(help="Admissions per second.")] = 5.0,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for delivery (--once).")] = 60.0,
+) -> None:
+    """Run the simulators and the bridge together."""
+    from bridge.entrypoints.demo import run_demo
+
+    settings = _settings(quiet=True)
+    ok = asyncio.run(run_demo(settings, once=once, count=count, rate=rate, timeout=timeout))
+    raise typer.Exit(0 if ok else 1)
+
+
+@simulate.command("takecare")
+def simulate_takecare(
+    count: Annotated[int, typer.Option(help="Admissions to send (0: run until stopped).")] = 10,
+    rate: Annotated[float, typer.Option(help="Admissions per second.")] = 2.0,
+    host: Annotated[str, typer.Option(help="Bridge MLLP host.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Bridge MLLP port.")] = 2575,
+    seed: Annotated[int, typer.Option(help="Seed for the synthetic patients.")] = 1,
+) -> None:
+    """Play TakeCare: send admissions of synthetic patients over MLLP."""
+    from bridge.entrypoints.demo import simulate_takecare as run
+
+    _settings()
+    asyncio.run(run(host=host, port=port, count=count, rate=rate, seed=seed))
+
+
+@simulate.command("treserva")
+def simulate_treserva(
+    host: Annotated[str, typer.Option(help="Listen address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Listen port.")] = 8081,
+) -> None:
+    """Play Treserva: file FHIR notices into an inbox (GET /api/inbox, worklist at /)."""
+    from bridge.entrypoints.demo import simulate_treserva as run
+
+    _settings()
+    try:
+        asyncio.run(run(host=host, port=port))
+    except KeyboardInterrupt:
+        pass
+
+
+@messages.command("show")
+def messages_show(
+    reference: Annotated[str, typer.Argument(help="Message id, facility|control id, or control id.")],
+) -> None:
+    """A message's full history from the audit log: accepted, routed, each attempt, delivered."""
+    from bridge.entrypoints.cli_messages import show
+
+    settings = _settings()
+    found = asyncio.run(show(settings, reference))
+    raise typer.Exit(0 if found else 1)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema to the current version."""
+    from bridge.store.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url)
+    typer.echo("database schema is current")
+
+
+def main() -> None:
+    app(prog_name="bridge")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

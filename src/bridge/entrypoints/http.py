@@ -1,0 +1,100 @@
+"""HTTP entrypoints: HL7 v2 over HTTP, FHIR messaging, health and readiness.
+
+Handlers only read the request, call the bridge's one accept function and answer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+from bridge import __version__
+from bridge.bootstrap import Bridge
+from bridge.domain.fhir.capability import capability_statement
+from bridge.domain.hl7.er7 import split_batch
+from bridge.entrypoints.replies import fhir_answer, hl7_ack_for
+from bridge.logging_setup import correlation_id
+from bridge.service.accept import Inbound, hl7_text
+from bridge.service.outbound import FHIR_JSON, HL7_V2
+
+HL7_MEDIA = "application/hl7-v2"
+
+
+class FhirJSONResponse(Response):
+    media_type = FHIR_JSON
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def create_app(bridge: Bridge) -> FastAPI:
+    app = FastAPI(
+        title="bridge",
+        version=__version__,
+        description="Care-transition notices between TakeCare and Treserva (HL7 v2, FHIR R4).",
+    )
+    limit = bridge.settings.max_message_bytes
+
+    @app.middleware("http")
+    async def correlate(request: Request, call_next: Any) -> Response:
+        cid = request.headers.get("X-Correlation-ID") or str(uuid.uuid4())
+        correlation_id.set(cid[:64])
+        response: Response = await call_next(request)
+        response.headers["X-Correlation-ID"] = cid[:64]
+        return response
+
+    @app.post(
+        "/hl7v2",
+        response_class=Response,
+        responses={200: {"content": {HL7_MEDIA: {}}, "description": "The HL7 v2 ACK (ER7)."}},
+        summary="Accept one HL7 v2 message (or an FHS/BHS batch) and answer with its ACK",
+    )
+    async def post_hl7v2(request: Request) -> Response:
+        body = await request.body()
+        if len(body) > limit:
+            return Response("message too large", status_code=413)
+        messages = split_batch(hl7_text(body)) if body.lstrip(b"\xef\xbb\xbf").startswith(b"FHS") or body.lstrip(b"\xef\xbb\xbf").startswith(b"BHS") else [hl7_text(body)]
+        acks = []
+        for text in messages:
+            raw = text.encode()
+            result = await bridge.accept(
+                Inbound(raw, HL7_V2, "http", correlation_id.get())
+            )
+            acks.append(hl7_ack_for(result, raw))
+        return Response("\r\n".join(acks).encode(), media_type=HL7_MEDIA)
+
+    @app.post(
+        "/fhir/$process-message",
+        response_class=FhirJSONResponse,
+        summary="Accept one FHIR R4 message Bundle; answer with a response message or an OperationOutcome",
+    )
+    async def process_message(request: Request) -> Response:
+        body = await request.body()
+        if len(body) > limit:
+            return FhirJSONResponse({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "too-costly", "diagnostics": "message too large"}]}, status_code=413)
+        result = await bridge.accept(Inbound(body, FHIR_JSON, "http", correlation_id.get()))
+        status, answer = fhir_answer(result, body, bridge.settings.public_base_url)
+        return FhirJSONResponse(answer, status_code=status)
+
+    @app.get("/fhir/metadata", response_class=FhirJSONResponse, summary="CapabilityStatement")
+    async def metadata() -> Response:
+        return FhirJSONResponse(capability_statement(bridge.settings.public_base_url))
+
+    @app.get("/healthz", summary="Alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="Ready: database and broker reachable")
+    async def readyz() -> JSONResponse:
+        checks = await bridge.readiness()
+        ready = all(checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    return app

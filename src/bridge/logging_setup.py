@@ -1,0 +1,78 @@
+"""Structured JSON logs with a correlation id; personnummer are masked in every line.
+
+Masking is a logging filter on the root handler, so a personnummer that slips into any message,
+argument or exception text from any library is masked before the line is written.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import sys
+from typing import Any
+
+from pythonjsonlogger.json import JsonFormatter
+
+from bridge.domain.identifiers import mask_in_text
+
+correlation_id: contextvars.ContextVar[str] = contextvars.ContextVar("correlation_id", default="")
+
+
+class MaskingFilter(logging.Filter):
+    """Render the message, mask personnummer in it and in the traceback, attach the correlation id."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        record.msg = mask_in_text(message)
+        record.args = None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = mask_in_text(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        if record.stack_info:
+            record.stack_info = mask_in_text(record.stack_info)
+        for key, value in list(record.__dict__.items()):
+            if key not in _STANDARD and isinstance(value, str):
+                setattr(record, key, mask_in_text(value))
+        if not getattr(record, "correlation_id", None):
+            record.correlation_id = correlation_id.get()
+        return True
+
+
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
+
+
+def configure_logging(level: str = "INFO", json_lines: bool = True) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(MaskingFilter())
+    formatter: logging.Formatter
+    if json_lines:
+        formatter = JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s %(correlation_id)s",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        )
+    else:
+        formatter = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    for noisy in ("aiormq", "aio_pika", "httpx", "httpcore", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    _mask_everywhere()
+
+
+def _mask_everywhere() -> None:
+    """Mask also in records that reach handlers other libraries installed (e.g. uvicorn's)."""
+    factory = logging.getLogRecordFactory()
+    if getattr(factory, "_bridge_masking", False):
+        return
+
+    def masked_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = factory(*args, **kwargs)
+        MaskingFilter().filter(record)
+        return record
+
+    masked_factory._bridge_masking = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(masked_factory)

@@ -1,0 +1,281 @@
+"""Accept: decode an inbound message and commit it, its routing and its outbox rows at once.
+
+The sender is told "accepted" only after this transaction commits (guarantee 1). A repeat of a
+message already accepted (same sending facility + message id) is acknowledged again and
+delivered once (guarantee 2).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bridge.domain.errors import MessageRejected
+from bridge.domain.fhir.decode import decode_message_bundle
+from bridge.domain.hl7.decode import decode_hl7
+from bridge.domain.model import CareTransitionEvent
+from bridge.domain.routing import RoutingTable
+from bridge.service import audit
+from bridge.service.clock import Clock
+from bridge.service.outbound import FHIR_JSON, HL7_V2, OutboundEncoder
+from bridge.service.patient_key import patient_key
+from bridge.store.db import Database
+from bridge.store.tables import DeliveryRow, InboundSeenRow, MessageRow
+
+log = logging.getLogger(__name__)
+
+_ACCEPT_TRIES = 5
+
+
+class AcceptStatus(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+    UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """Raw bytes as an entrypoint received them."""
+
+    body: bytes
+    content_type: str
+    entrypoint: str
+    correlation_id: str
+    source: str = "takecare"
+    transport_id: str | None = None
+
+
+@dataclass(frozen=True)
+class AcceptResult:
+    status: AcceptStatus
+    message_id: str | None = None
+    event: CareTransitionEvent | None = None
+    error: MessageRejected | None = None
+    destinations: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.status in (AcceptStatus.ACCEPTED, AcceptStatus.DUPLICATE)
+
+
+def decode(inbound: Inbound) -> CareTransitionEvent:
+    """Decode by content type; raises :class:`MessageRejected` for anything unacceptable."""
+    if inbound.content_type == FHIR_JSON:
+        return decode_message_bundle(inbound.body)
+    if inbound.content_type == HL7_V2:
+        return decode_hl7(hl7_text(inbound.body))
+    raise MessageRejected(f"unsupported content type {inbound.content_type!r}", "content_type")
+
+
+def hl7_text(body: bytes) -> str:
+    """HL7 v2 arrives as UTF-8 mostly, ISO-8859-1 from older systems; both decode here."""
+    try:
+        return body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return body.decode("latin-1")
+
+
+class Acceptor:
+    def __init__(
+        self,
+        db: Database,
+        routing: RoutingTable,
+        encoder: OutboundEncoder,
+        clock: Clock,
+        patient_key_secret: str,
+    ) -> None:
+        self._db = db
+        self._routing = routing
+        self._encoder = encoder
+        self._clock = clock
+        self._secret = patient_key_secret
+
+    async def accept(self, inbound: Inbound) -> AcceptResult:
+        try:
+            event = decode(inbound)
+        except MessageRejected as rejected:
+            await self._audit_rejection(inbound, rejected)
+            return AcceptResult(AcceptStatus.REJECTED, error=rejected)
+        destinations = self._routing.route(event, inbound.source)
+        for attempt in range(_ACCEPT_TRIES):
+            try:
+                return await self._commit(inbound, event, [d.name for d in destinations])
+            except IntegrityError:
+                # A concurrent accept took the same dedupe key or per-patient sequence number:
+                # run again; the second run sees the other transaction's rows.
+                log.info("accept conflict, retrying (try %d)", attempt + 1)
+            except (OperationalError, DBAPIError, OSError) as error:
+                log.error("database unavailable, message not accepted: %s", type(error).__name__)
+                return AcceptResult(AcceptStatus.UNAVAILABLE, event=event)
+        return AcceptResult(AcceptStatus.UNAVAILABLE, event=event)
+
+    async def _commit(
+        self, inbound: Inbound, event: CareTransitionEvent, destinations: list[str]
+    ) -> AcceptResult:
+        now = self._clock.now()
+        async with self._db.session() as session, session.begin():
+            existing = await self._seen_transport_id(session, inbound) or await session.scalar(
+                select(MessageRow.id).where(MessageRow.dedupe_key == event.dedupe_key)
+            )
+            if existing is not None:
+                audit.record(
+                    session,
+                    at=now,
+                    action="duplicate",
+                    message_id=existing,
+                    entrypoint=inbound.entrypoint,
+                    correlation_id=inbound.correlation_id,
+                )
+                await self._remember_transport_id(session, inbound, existing)
+                return AcceptResult(AcceptStatus.DUPLICATE, message_id=existing, event=event)
+            message_id = str(uuid.uuid4())
+            key = patient_key(event.patient.primary_identifier, self._secret)
+            session.add(
+                MessageRow(
+                    id=message_id,
+                    dedupe_key=event.dedupe_key,
+                    source=inbound.source,
+                    entrypoint=inbound.entrypoint,
+                    content_type=inbound.content_type,
+                    event_code=event.event.value,
+                    patient_key=key,
+                    patient_masked=event.patient.primary_identifier.masked,
+                    protected=event.patient.is_protected,
+                    payload=hl7_text(inbound.body),
+                    canonical=event.model_dump_json(),
+                    correlation_id=inbound.correlation_id,
+                    received_at=now,
+                )
+            )
+            audit.record(
+                session,
+                at=now,
+                action="accepted",
+                message_id=message_id,
+                event=event.event.value,
+                entrypoint=inbound.entrypoint,
+                dedupe_key=event.dedupe_key,
+                patient=event.patient.primary_identifier.masked,
+                correlation_id=inbound.correlation_id,
+            )
+            audit.record(
+                session, at=now, action="routed", message_id=message_id, destinations=destinations
+            )
+            await session.flush()
+            for name in destinations:
+                await self._add_delivery(session, event, message_id, key, name)
+            await self._remember_transport_id(session, inbound, message_id)
+        return AcceptResult(
+            AcceptStatus.ACCEPTED,
+            message_id=message_id,
+            event=event,
+            destinations=tuple(destinations),
+        )
+
+    async def _add_delivery(
+        self,
+        session: AsyncSession,
+        event: CareTransitionEvent,
+        message_id: str,
+        key: str,
+        destination_name: str,
+    ) -> None:
+        now = self._clock.now()
+        delivery_id = str(uuid.uuid4())
+        idempotency_key = str(uuid.uuid4())
+        payload = self._encoder.encode(
+            event,
+            self._routing.destination(destination_name),
+            delivery_id=delivery_id,
+            idempotency_key=idempotency_key,
+            now=now,
+        )
+        last_seq = await session.scalar(
+            select(func.max(DeliveryRow.seq)).where(
+                DeliveryRow.destination == destination_name, DeliveryRow.patient_key == key
+            )
+        )
+        session.add(
+            DeliveryRow(
+                id=delivery_id,
+                message_id=message_id,
+                destination=destination_name,
+                idempotency_key=idempotency_key,
+                patient_key=key,
+                seq=(last_seq or 0) + 1,
+                status="pending",
+                content_type=payload.content_type,
+                payload=payload.body,
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        audit.record(
+            session,
+            at=now,
+            action="outbox",
+            message_id=message_id,
+            delivery_id=delivery_id,
+            destination=destination_name,
+            idempotency_key=idempotency_key,
+        )
+
+    async def _seen_transport_id(self, session: AsyncSession, inbound: Inbound) -> str | None:
+        """The message an AMQP message_id was already accepted as, if any."""
+        if inbound.transport_id is None:
+            return None
+        return await session.scalar(
+            select(InboundSeenRow.message_id).where(
+                InboundSeenRow.channel == inbound.entrypoint,
+                InboundSeenRow.transport_id == inbound.transport_id,
+            )
+        )
+
+    async def _remember_transport_id(
+        self, session: AsyncSession, inbound: Inbound, message_id: str
+    ) -> None:
+        if inbound.transport_id is None:
+            return
+        seen = await session.scalar(
+            select(InboundSeenRow.id).where(
+                InboundSeenRow.channel == inbound.entrypoint,
+                InboundSeenRow.transport_id == inbound.transport_id,
+            )
+        )
+        if seen is None:
+            session.add(
+                InboundSeenRow(
+                    channel=inbound.entrypoint,
+                    transport_id=inbound.transport_id,
+                    message_id=message_id,
+                )
+            )
+
+    async def _audit_rejection(self, inbound: Inbound, rejected: MessageRejected) -> None:
+        """Best effort: a rejection is answered to the sender whether or not this row lands."""
+        log.warning(
+            "message rejected via %s: %s", inbound.entrypoint, rejected, extra={"size": len(inbound.body)}
+        )
+        try:
+            async with self._db.session() as session, session.begin():
+                audit.record(
+                    session,
+                    at=self._clock.now(),
+                    action="rejected",
+                    entrypoint=inbound.entrypoint,
+                    reason=rejected.reason,
+                    location=rejected.location,
+                    correlation_id=inbound.correlation_id,
+                    size=len(inbound.body),
+                )
+        except (OperationalError, DBAPIError, OSError):
+            log.error("could not audit a rejection: database unavailable")
