@@ -1,0 +1,104 @@
+"""The Treserva simulator's HTTP surface: FHIR messaging, the inbox API, faults, a worklist."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from treserva_sim.fhir import operation_outcome
+from treserva_sim.inbox import Inbox
+from treserva_sim.reception import FHIR_JSON, Delivery, Reception
+from treserva_sim.settings import Faults, FaultsUpdate, TreservaSettings
+from treserva_sim.worklist import render_worklist
+
+
+async def _client_gone(request: Request) -> None:
+    """Returns once the client disconnects (the body has been read already)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        continue
+
+
+def _fhir_router(reception: Reception) -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/fhir/$process-message", tags=["fhir"])
+    async def process_message(request: Request) -> JSONResponse:
+        delivery = Delivery(
+            body=await request.body(),
+            content_type=request.headers.get("content-type", ""),
+            idempotency_key=request.headers.get("idempotency-key"),
+            endpoint=f"{request.base_url}fhir",
+            client_gone=lambda: _client_gone(request),
+        )
+        answer = await reception.receive(delivery)
+        return JSONResponse(answer.body, status_code=answer.status, media_type=FHIR_JSON)
+
+    @router.get("/healthz", tags=["ops"])
+    async def healthz() -> JSONResponse:
+        if reception.faults.outage:
+            body = operation_outcome("transient", "simulated outage")
+            return JSONResponse(body, status_code=503, media_type=FHIR_JSON)
+        return JSONResponse({"status": "ok"})
+
+    return router
+
+
+def _api_router(reception: Reception) -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["api"])
+
+    @router.get("/inbox")
+    async def inbox(limit: int | None = Query(default=None, ge=0)) -> list[dict[str, Any]]:
+        return [item.as_json() for item in reception.inbox.items(limit)]
+
+    @router.delete("/inbox", status_code=204)
+    async def clear_inbox() -> None:
+        reception.inbox.clear()
+        reception.stats.reset()
+
+    @router.get("/stats")
+    async def stats() -> dict[str, int]:
+        return reception.stats.as_dict()
+
+    @router.get("/faults")
+    async def faults() -> Faults:
+        return reception.faults
+
+    @router.post("/faults")
+    async def set_faults(update: FaultsUpdate) -> Faults:
+        update.apply_to(reception.faults)
+        return reception.faults
+
+    return router
+
+
+def _page_router(reception: Reception) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/", response_class=HTMLResponse, tags=["worklist"])
+    async def worklist() -> HTMLResponse:
+        inbox = reception.inbox
+        return HTMLResponse(render_worklist(inbox.items(200), inbox.count()))
+
+    return router
+
+
+def create_app(settings: TreservaSettings | None = None) -> FastAPI:
+    """A fresh simulator app; its live state (inbox, stats, faults) is ``app.state.reception``."""
+    settings = settings or TreservaSettings()
+    inbox = Inbox(settings.database_path)
+    reception = Reception(inbox, settings.faults.model_copy(), settings.seed)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        inbox.close()
+
+    app = FastAPI(title="Treserva simulator", version="0.1.0", lifespan=lifespan)
+    app.state.reception = reception
+    for router in (_fhir_router(reception), _api_router(reception), _page_router(reception)):
+        app.include_router(router)
+    return app

@@ -1,0 +1,55 @@
+"""Settings of the Treserva simulator: where it listens, where it files, how it misbehaves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Faults(BaseModel):
+    """Ways the simulator can be told to fail, for fault tests. All off by default.
+
+    Changeable while running (``POST /api/faults``), hence mutable and validated on assignment.
+    """
+
+    model_config = ConfigDict(validate_assignment=True, extra="forbid")
+
+    error_rate: float = Field(default=0.0, ge=0.0, le=1.0, description="Share answered 500.")
+    latency_ms: int = Field(default=0, ge=0, description="Delay before each notice is handled.")
+    timeout: bool = Field(default=False, description="Hang, then answer 504; files nothing.")
+    hang_seconds: float = Field(default=30.0, gt=0, description="How long `timeout` hangs.")
+    outage: bool = Field(default=False, description="Answer 503 on the FHIR endpoint, healthz.")
+    silent_drop: bool = Field(default=False, description="Answer 200 but file nothing.")
+
+
+class FaultsUpdate(BaseModel):
+    """A partial change to :class:`Faults`; fields left out keep their value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error_rate: float | None = Field(default=None, ge=0.0, le=1.0)
+    latency_ms: int | None = Field(default=None, ge=0)
+    timeout: bool | None = None
+    hang_seconds: float | None = Field(default=None, gt=0)
+    outage: bool | None = None
+    silent_drop: bool | None = None
+
+    def apply_to(self, faults: Faults) -> None:
+        for name, value in self.model_dump(exclude_none=True).items():
+            setattr(faults, name, value)
+
+
+class TreservaSettings(BaseSettings):
+    """Environment variables ``TRESERVA_SIM_*``; faults as ``TRESERVA_SIM_FAULTS__ERROR_RATE``."""
+
+    model_config = SettingsConfigDict(env_prefix="TRESERVA_SIM_", env_nested_delimiter="__")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8081, ge=0, le=65535)
+    database_path: Path | None = Field(
+        default=None, description="SQLite file for the inbox; None keeps it in memory."
+    )
+    seed: int | None = Field(default=None, description="Seed for the error_rate draws.")
+    faults: Faults = Field(default_factory=Faults)
