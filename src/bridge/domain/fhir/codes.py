@@ -1,0 +1,198 @@
+"""Code systems, URLs and display names the bridge's FHIR messages use.
+
+Everything the bridge defines lives under ``http://bridge.gotland.example/fhir/``. The event
+code system URL and the HL7 Sweden systems live in the domain model and identifiers modules.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import NamedTuple
+
+from bridge.domain.identifiers import (
+    HSA_OIDS,
+    NATIONELLT_RESERVNUMMER_OID,
+    NATIONELLT_RESERVNUMMER_SYSTEM,
+    PERSONNUMMER_OID,
+    PERSONNUMMER_SYSTEM,
+    SAMORDNINGSNUMMER_OID,
+    SAMORDNINGSNUMMER_SYSTEM,
+    IdentifierKind,
+)
+from bridge.domain.model import EventCode, SecurityLabel
+
+FHIR_VERSION = "4.0.1"
+RELEASE_DATE = "2025-03-01"
+"""The ``date`` of the CapabilityStatement and conformance resources: bump when they change."""
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+"""The FHIR ``id`` type: what Bundle.id, resource ids and MessageHeader.response.identifier take."""
+CANONICAL_BASE = "http://bridge.gotland.example/fhir/"
+EXTENSION_BASE = f"{CANONICAL_BASE}StructureDefinition/"
+ADMISSION_INFORMATION_SYSTEM = f"{CANONICAL_BASE}CodeSystem/admission-information"
+MESSAGE_DEFINITION_BASE = f"{CANONICAL_BASE}MessageDefinition/"
+IDEMPOTENCY_KEY_SYSTEM = f"{CANONICAL_BASE}NamingSystem/idempotency-key"
+URI_SYSTEM = "urn:ietf:rfc:3986"
+
+PATIENT_PROFILE = f"{EXTENSION_BASE}bridge-patient"
+ENCOUNTER_PROFILE = f"{EXTENSION_BASE}bridge-encounter"
+MESSAGE_HEADER_PROFILE = f"{EXTENSION_BASE}bridge-message-header"
+
+ESTIMATED_DISCHARGE_URL = f"{EXTENSION_BASE}estimated-discharge-date"
+HOUSING_SITUATION_URL = f"{EXTENSION_BASE}housing-situation"
+SOCIAL_SITUATION_URL = f"{EXTENSION_BASE}social-situation"
+CARE_NEEDS_ASSESSMENT_URL = f"{EXTENSION_BASE}care-needs-assessment"
+OCCURRED_AT_URL = f"{EXTENSION_BASE}occurred-at"
+MESSAGE_ORIGIN_URL = f"{EXTENSION_BASE}message-origin"
+
+ACT_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+IDENTIFIER_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v2-0203"
+MESSAGE_TRANSPORT_SYSTEM = "http://terminology.hl7.org/CodeSystem/message-transport"
+
+LOCAL_RESERVNUMMER_SYSTEM = "urn:bridge:local-reservnummer"
+"""System of a local reservnummer whose assigning authority is not an OID (see the model)."""
+
+HSA_SYSTEMS = frozenset(f"urn:oid:{oid}" for oid in HSA_OIDS)
+
+PERSON_NUMBER_SYSTEMS: dict[str, IdentifierKind] = {
+    PERSONNUMMER_SYSTEM: IdentifierKind.PERSONNUMMER,
+    f"urn:oid:{PERSONNUMMER_OID}": IdentifierKind.PERSONNUMMER,
+    SAMORDNINGSNUMMER_SYSTEM: IdentifierKind.SAMORDNINGSNUMMER,
+    f"urn:oid:{SAMORDNINGSNUMMER_OID}": IdentifierKind.SAMORDNINGSNUMMER,
+}
+"""Systems whose values carry a Luhn check digit (a personnummer or a samordningsnummer)."""
+
+RESERVNUMMER_SYSTEMS = frozenset(
+    {NATIONELLT_RESERVNUMMER_SYSTEM, f"urn:oid:{NATIONELLT_RESERVNUMMER_OID}"}
+)
+
+CLASS_DISPLAY = {"IMP": "inpatient encounter", "AMB": "ambulatory", "EMER": "emergency"}
+
+SECURITY_LABEL_DISPLAY = {
+    SecurityLabel.SEKRETESSMARKERING: "Sekretessmarkering",
+    SecurityLabel.SKYDDAD_FOLKBOKFORING: "Skyddad folkbokföring",
+}
+
+
+class AdmissionInformationCode(StrEnum):
+    """What Gotland's routine adds to an admission notice (OBX-3 in HL7 v2, extensions in FHIR)."""
+
+    HOUSING_SITUATION = "housing-situation"
+    SOCIAL_SITUATION = "social-situation"
+    CARE_NEEDS_ASSESSMENT = "care-needs-assessment"
+
+
+class EventDefinition(NamedTuple):
+    display: str
+    definition: str
+
+
+EVENT_DEFINITIONS: dict[EventCode, EventDefinition] = {
+    EventCode.ADMISSION: EventDefinition(
+        "Admission",
+        "The patient has been admitted to inpatient care and may need municipal or primary care "
+        "services after discharge. Swedish: inskrivningsmeddelande. Due within 24 hours.",
+    ),
+    EventCode.ESTIMATED_DISCHARGE_CHANGED: EventDefinition(
+        "Estimated discharge date changed",
+        "The estimated date and time of discharge has been set or changed. Swedish: ändrad "
+        "beräknad tidpunkt för utskrivning.",
+    ),
+    EventCode.DISCHARGE_READY: EventDefinition(
+        "Discharge-ready",
+        "The doctor has judged the patient ready for discharge. Swedish: underrättelse om "
+        "utskrivningsklar. Starts the municipality's payment responsibility clock.",
+    ),
+    EventCode.DISCHARGE_READY_WITHDRAWN: EventDefinition(
+        "Discharge-ready withdrawn",
+        "The patient is no longer ready for discharge. Swedish: återkallad underrättelse om "
+        "utskrivningsklar.",
+    ),
+    EventCode.DISCHARGE: EventDefinition(
+        "Discharge",
+        "The patient has been discharged from inpatient care. Swedish: utskrivningsmeddelande.",
+    ),
+    EventCode.DISCHARGE_CANCELLED: EventDefinition(
+        "Discharge cancelled",
+        "A discharge notice is withdrawn; the stay continues. Swedish: makulerad utskrivning.",
+    ),
+    EventCode.ADMISSION_CANCELLED: EventDefinition(
+        "Admission cancelled",
+        "An admission notice is withdrawn; the stay did not happen or was registered in error. "
+        "Swedish: makulerad inskrivning.",
+    ),
+    EventCode.TRANSFER: EventDefinition(
+        "Transfer",
+        "The patient has moved to another ward or unit. Swedish: flytt till annan vårdenhet.",
+    ),
+    EventCode.PATIENT_MERGE: EventDefinition(
+        "Patient identities merged",
+        "Two identities of one patient are merged, e.g. a reservnummer replaced by a "
+        "personnummer. Swedish: sammanslagning av patientidentiteter.",
+    ),
+    EventCode.SIP_MEETING_BOOKED: EventDefinition(
+        "SIP meeting booked",
+        "A coordinated individual planning meeting is booked and participants invited. "
+        "Swedish: kallelse till SIP-möte.",
+    ),
+    EventCode.SIP_MEETING_MOVED: EventDefinition(
+        "SIP meeting moved",
+        "A coordinated individual planning meeting has a new time. Swedish: SIP-möte flyttat.",
+    ),
+    EventCode.SIP_MEETING_CANCELLED: EventDefinition(
+        "SIP meeting cancelled",
+        "A coordinated individual planning meeting is cancelled. Swedish: SIP-möte inställt.",
+    ),
+    EventCode.SIP_PLAN_ESTABLISHED: EventDefinition(
+        "SIP established",
+        "A coordinated individual plan has been agreed. Swedish: SIP upprättad.",
+    ),
+    EventCode.SIP_PLAN_UPDATED: EventDefinition(
+        "SIP updated",
+        "A coordinated individual plan has been revised. Swedish: SIP uppdaterad.",
+    ),
+    EventCode.SIP_PLAN_CLOSED: EventDefinition(
+        "SIP closed",
+        "A coordinated individual plan has been closed. Swedish: SIP avslutad.",
+    ),
+    EventCode.HOMECARE_ENROLMENT_STARTED: EventDefinition(
+        "Home health care enrolment started",
+        "The patient is enrolled in municipal home health care. Swedish: inskrivning i "
+        "hemsjukvården.",
+    ),
+    EventCode.HOMECARE_ENROLMENT_ENDED: EventDefinition(
+        "Home health care enrolment ended",
+        "The patient's enrolment in municipal home health care has ended. Swedish: utskrivning "
+        "från hemsjukvården.",
+    ),
+    EventCode.RECEIPT: EventDefinition(
+        "Receipt",
+        "The receiving system confirms that a notice is in its worklist. Swedish: kvittens.",
+    ),
+}
+
+ADMISSION_INFORMATION_DEFINITIONS: dict[AdmissionInformationCode, EventDefinition] = {
+    AdmissionInformationCode.HOUSING_SITUATION: EventDefinition(
+        "Housing situation",
+        "How and with whom the patient lives. Swedish: boendesituation.",
+    ),
+    AdmissionInformationCode.SOCIAL_SITUATION: EventDefinition(
+        "Social situation",
+        "The patient's social circumstances and support. Swedish: social situation.",
+    ),
+    AdmissionInformationCode.CARE_NEEDS_ASSESSMENT: EventDefinition(
+        "Current assessment of care needs",
+        "The ward's current assessment of the patient's needs for care and social services. "
+        "Swedish: nulägesbedömning av vård- och omsorgsbehov.",
+    ),
+}
+
+
+def event_display(code: EventCode) -> str:
+    """The English display name of an event code (the Swedish name is in its definition)."""
+    return EVENT_DEFINITIONS[code].display
+
+
+def message_definition_url(code: EventCode) -> str:
+    """Canonical URL of the MessageDefinition for one event."""
+    return f"{MESSAGE_DEFINITION_BASE}{code.value}"

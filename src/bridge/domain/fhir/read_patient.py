@@ -1,0 +1,133 @@
+"""A received Patient resource → canonical :class:`Patient`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from bridge.domain.errors import MessageRejected
+from bridge.domain.fhir.bundle_index import BundleIndex
+from bridge.domain.fhir.datetimes import parse_date
+from bridge.domain.fhir.person_identifiers import read_patient_identifiers
+from bridge.domain.fhir.reader import Json, obj, opt_list, opt_obj, opt_str, quoted, str_list
+from bridge.domain.model import (
+    SECURITY_LABEL_SYSTEM,
+    Address,
+    CareUnit,
+    HumanName,
+    Patient,
+    SecurityLabel,
+)
+
+Gender = Literal["male", "female", "other", "unknown"]
+_GENDERS: dict[str, Gender] = {
+    "male": "male",
+    "female": "female",
+    "other": "other",
+    "unknown": "unknown",
+}
+
+NO_SWEDISH_IDENTIFIER = (
+    "the Patient has no Swedish identifier: send a personnummer, samordningsnummer or "
+    "reservnummer with its HL7 Sweden system"
+)
+
+
+def read_patient(index: BundleIndex, position: int) -> Patient:
+    resource = index.resources[position]
+    path = index.path(position)
+    identifiers = read_patient_identifiers(
+        opt_list(resource, "identifier", path), f"{path}.identifier"
+    )
+    if not identifiers:
+        raise MessageRejected(NO_SWEDISH_IDENTIFIER, f"{path}.identifier")
+    birth_date = opt_str(resource, "birthDate", path)
+    return Patient(
+        identifiers=identifiers,
+        name=_name(resource, path),
+        birth_date=None if birth_date is None else parse_date(birth_date, f"{path}.birthDate"),
+        gender=_gender(resource, path),
+        address=_address(resource, path),
+        security_labels=_security_labels(resource, path),
+        primary_care_unit=_primary_care_unit(index, resource, path),
+    )
+
+
+def _first(resource: Json, key: str, path: str) -> tuple[Json, str] | None:
+    """The first item of a repeating element; the one with ``use`` official/home when present."""
+    items = opt_list(resource, key, path)
+    if not items:
+        return None
+    chosen = 0
+    for index, item in enumerate(items):
+        item_path = f"{path}.{key}[{index}]"
+        if opt_str(obj(item, item_path), "use", item_path) in ("official", "home"):
+            chosen = index
+            break
+    item_path = f"{path}.{key}[{chosen}]"
+    return obj(items[chosen], item_path), item_path
+
+
+def _name(resource: Json, path: str) -> HumanName | None:
+    found = _first(resource, "name", path)
+    if found is None:
+        return None
+    name, name_path = found
+    return HumanName(
+        family=opt_str(name, "family", name_path), given=str_list(name, "given", name_path)
+    )
+
+
+def _gender(resource: Json, path: str) -> Gender | None:
+    gender = opt_str(resource, "gender", path)
+    if gender is None:
+        return None
+    if gender not in _GENDERS:
+        raise MessageRejected(
+            f"unknown gender {quoted(gender)}: use male, female, other or unknown",
+            f"{path}.gender",
+        )
+    return _GENDERS[gender]
+
+
+def _address(resource: Json, path: str) -> Address | None:
+    found = _first(resource, "address", path)
+    if found is None:
+        return None
+    address, address_path = found
+    return Address(
+        lines=str_list(address, "line", address_path),
+        postal_code=opt_str(address, "postalCode", address_path),
+        city=opt_str(address, "city", address_path),
+        country=opt_str(address, "country", address_path),
+    )
+
+
+def _security_labels(resource: Json, path: str) -> frozenset[SecurityLabel]:
+    meta = opt_obj(resource, "meta", path)
+    if meta is None:
+        return frozenset()
+    labels: set[SecurityLabel] = set()
+    for index, coding in enumerate(opt_list(meta, "security", f"{path}.meta")):
+        coding_path = f"{path}.meta.security[{index}]"
+        coding = obj(coding, coding_path)
+        if opt_str(coding, "system", coding_path) != SECURITY_LABEL_SYSTEM:
+            continue
+        code = opt_str(coding, "code", coding_path)
+        try:
+            labels.add(SecurityLabel(code or ""))
+        except ValueError:
+            raise MessageRejected(
+                f"unknown security label {quoted(code)}: expected sekretessmarkering or "
+                "skyddadFolkbokforing",
+                f"{coding_path}.code",
+            ) from None
+    return frozenset(labels)
+
+
+def _primary_care_unit(index: BundleIndex, resource: Json, path: str) -> CareUnit | None:
+    for position, reference in enumerate(opt_list(resource, "generalPractitioner", path)):
+        reference_path = f"{path}.generalPractitioner[{position}]"
+        unit = index.unit(obj(reference, reference_path), reference_path, "Organization")
+        if unit is not None:
+            return unit
+    return None
