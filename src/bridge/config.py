@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     mllp_host: str = "127.0.0.1"
     mllp_port: int = 2575
     amqp_inbound: bool = True
+    inbound_exchange: str = "bridge.inbound"
+    inbound_queue: str = "bridge.inbound"
 
     treserva_url: str = "http://127.0.0.1:8081/fhir"
     public_base_url: str = "http://127.0.0.1:8080"

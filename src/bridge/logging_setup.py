@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -41,8 +41,11 @@ class MaskingFilter(logging.Filter):
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
 
 
-def configure_logging(level: str = "INFO", json_lines: bool = True) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+def configure_logging(
+    level: str = "INFO", json_lines: bool = True, stream: TextIO | None = None
+) -> None:
+    """Send every log record, masked, to ``stream`` (stderr by default) as JSON lines."""
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(MaskingFilter())
     formatter: logging.Formatter
     if json_lines:

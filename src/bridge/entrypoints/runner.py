@@ -116,7 +116,12 @@ async def running_bridge(
         await mllp.start()
         stack.push_async_callback(mllp.close)
         if settings.broker_url and settings.amqp_inbound:
-            inbound = AmqpInbound(settings.broker_url, amqp_accept(bridge))
+            inbound = AmqpInbound(
+                settings.broker_url,
+                amqp_accept(bridge),
+                exchange=settings.inbound_exchange,
+                queue=settings.inbound_queue,
+            )
             await inbound.start()
             stack.push_async_callback(inbound.close)
         sock = listen_socket(settings.http_host, settings.http_port)
