@@ -30,8 +30,9 @@ class IdentifierKind(StrEnum):
     LOKALT_RESERVNUMMER = "lokaltReservnummer"
 
 
-_TWELVE = re.compile(r"^(\d{8})-?(\d{4})$")
-_TEN = re.compile(r"^(\d{6})([-+]?)(\d{4})$")
+_TWELVE = re.compile(r"^(\d{8})-?(\d{4})$", re.ASCII)
+_TEN = re.compile(r"^(\d{6})([-+]?)(\d{4})$", re.ASCII)
+OID = re.compile(r"^[0-2](\.(0|[1-9]\d*))+$", re.ASCII)
 
 
 def luhn_ok(digits: str) -> bool:
@@ -119,7 +120,7 @@ def mask(value: str) -> str:
     return "****"
 
 
-_PNR_IN_TEXT = re.compile(r"(?<!\d)(\d{6}|\d{8})[-+]?(\d{4})(?!\d)")
+_PNR_IN_TEXT = re.compile(r"(?<!\d)(\d{6}|\d{8})[-+]?(\d{4})(?!\d)", re.ASCII)
 
 
 def mask_in_text(text: str) -> str:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from bridge.domain.identifiers import (
     NATIONELLT_RESERVNUMMER_SYSTEM,
     PERSONNUMMER_SYSTEM,
+    OID,
     SAMORDNINGSNUMMER_SYSTEM,
     IdentifierKind,
     mask,
@@ -75,7 +76,9 @@ class PatientIdentifier(_Frozen):
             return SAMORDNINGSNUMMER_SYSTEM
         if self.kind is IdentifierKind.NATIONELLT_RESERVNUMMER:
             return NATIONELLT_RESERVNUMMER_SYSTEM
-        return f"urn:oid:{self.assigner}" if self.assigner else "urn:bridge:local-reservnummer"
+        if self.assigner and OID.match(self.assigner):
+            return f"urn:oid:{self.assigner}"
+        return f"urn:bridge:local-reservnummer:{self.assigner or 'unknown'}"
 
     @property
     def masked(self) -> str:

@@ -1,0 +1,135 @@
+"""HL7 v2 ADT (ER7) → :class:`CareTransitionEvent`, per docs/mapping.md.
+
+Every way a message can be wrong ends in :class:`MessageRejected` naming the segment or field,
+so the ACK can tell the sender's developer where to look; nothing else escapes.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import ValidationError
+
+from bridge.domain.errors import MessageRejected
+from bridge.domain.hl7.decode_patient import decode_patient
+from bridge.domain.hl7.decode_visit import decode_admission_information, decode_encounter
+from bridge.domain.hl7.er7 import Er7Message, Segment, parse_er7
+from bridge.domain.hl7.header import Hl7Header, peek_header
+from bridge.domain.hl7.profile import TRIGGER_EVENTS, is_supported_version, version_key
+from bridge.domain.hl7.timestamps import parse_ts
+from bridge.domain.hl7.values import clean
+from bridge.domain.model import CareTransitionEvent, EventCode, MessageOrigin
+
+__all__ = ["Hl7Header", "decode_hl7", "peek_header"]
+
+_MAX_CONTROL_ID = 199
+_ACCEPTED = "ADT^" + ", ".join(sorted(TRIGGER_EVENTS))
+# Where a model constraint that slipped past the explicit checks points in the message.
+_MODEL_LOCATIONS = {"origin": "MSH", "patient": "PID", "encounter": "PV1"}
+
+
+def decode_hl7(text: str, *, today: date | None = None) -> CareTransitionEvent:
+    """Decode one ER7 ADT message; ``today`` fixes the century of 10-digit personnummer."""
+    message = parse_er7(text)
+    try:
+        return _decode(message, today)
+    except ValidationError as error:
+        first = error.errors()[0]
+        location = _MODEL_LOCATIONS.get(str(first["loc"][0]) if first["loc"] else "", "MSH")
+        raise MessageRejected(first["msg"], location, code="value") from None
+
+
+def _decode(message: Er7Message, today: date | None) -> CareTransitionEvent:
+    msh = message.msh
+    version = _version(msh)
+    event = _event_code(message)
+    origin = _origin(msh)
+    occurred_at = _occurred_at(message)
+    patient = decode_patient(message, version, today)
+    encounter = decode_encounter(message)
+    if event is EventCode.ESTIMATED_DISCHARGE_CHANGED and (
+        encounter is None or encounter.estimated_discharge is None
+    ):
+        raise MessageRejected(
+            "ADT^A08 is carried only as a changed estimated discharge date, and PV2-9 is empty",
+            "PV2-9",
+            code="required",
+        )
+    return CareTransitionEvent(
+        event=event,
+        origin=origin,
+        occurred_at=occurred_at,
+        patient=patient,
+        encounter=encounter,
+        admission_info=decode_admission_information(message),
+    )
+
+
+def _version(msh: Segment) -> tuple[int, ...]:
+    text = msh.get(12).strip()
+    key = version_key(text)
+    if key is None:
+        raise MessageRejected(
+            "MSH-12 holds no HL7 version; 2.3 to 2.8 are supported", "MSH-12", code="required"
+        )
+    if not is_supported_version(text):
+        raise MessageRejected(
+            f"HL7 version {text} is not supported; 2.3 to 2.8 are", "MSH-12", code="not-supported"
+        )
+    return key
+
+
+def _event_code(message: Er7Message) -> EventCode:
+    """MSH-9 names the event; EVN-1 is read only when MSH-9 has no trigger."""
+    message_type = message.msh.first(9)
+    kind = message_type.component(1).strip().upper()
+    trigger = message_type.component(2).strip().upper()
+    evn = message.segment("EVN")
+    if not trigger and evn is not None:
+        trigger = evn.get(1).strip().upper()
+    event = TRIGGER_EVENTS.get(trigger) if kind == "ADT" else None
+    if event is None:
+        raise MessageRejected(
+            f"{_shown(kind)}^{_shown(trigger)} is not a message the bridge accepts ({_ACCEPTED})",
+            "MSH-9",
+            code="not-supported",
+        )
+    return event
+
+
+def _shown(code: str) -> str:
+    """A code from the message fit to quote back: short and plain, else a placeholder."""
+    return code if code.isascii() and code.isalnum() and len(code) <= 7 else "?"
+
+
+def _origin(msh: Segment) -> MessageOrigin:
+    facility = _hd_name(msh, 4)
+    if facility is None:
+        raise MessageRejected("MSH-4 (sending facility) is empty", "MSH-4", code="required")
+    control_id = msh.get(10).strip()
+    if not control_id:
+        raise MessageRejected("MSH-10 (message control id) is empty", "MSH-10", code="required")
+    if len(control_id) > _MAX_CONTROL_ID:
+        raise MessageRejected(
+            f"MSH-10 is longer than {_MAX_CONTROL_ID} characters", "MSH-10", code="value"
+        )
+    return MessageOrigin(
+        sending_application=_hd_name(msh, 3),
+        sending_facility=facility,
+        message_id=control_id,
+        sent_at=parse_ts(msh.get(7), "MSH-7"),
+        hl7_version=msh.get(12).strip(),
+    )
+
+
+def _hd_name(msh: Segment, index: int) -> str | None:
+    """An HD field's namespace id, else its universal id."""
+    hd = msh.first(index)
+    return clean(hd.component(1)) or clean(hd.component(2))
+
+
+def _occurred_at(message: Er7Message) -> datetime | None:
+    evn = message.segment("EVN")
+    if evn is None:
+        return None
+    return parse_ts(evn.get(6), "EVN-6") or parse_ts(evn.get(2), "EVN-2")

@@ -1,0 +1,156 @@
+"""PID, PD1 and ARV → :class:`Patient` (docs/mapping.md)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from bridge.domain.errors import MessageRejected
+from bridge.domain.hl7.er7 import Er7Message, Repetition, Segment
+from bridge.domain.hl7.profile import LOCAL_ID_TYPES, SWEDISH_ID_TYPE
+from bridge.domain.hl7.timestamps import parse_date
+from bridge.domain.hl7.values import clean
+from bridge.domain.identifiers import (
+    NATIONELLT_RESERVNUMMER_OID,
+    PERSONNUMMER_OID,
+    SAMORDNINGSNUMMER_OID,
+    IdentifierKind,
+    normalise_person_number,
+)
+from bridge.domain.model import (
+    Address,
+    CareUnit,
+    HumanName,
+    Patient,
+    PatientIdentifier,
+    SecurityLabel,
+)
+
+Gender = Literal["male", "female", "other", "unknown"]
+
+_GENDERS: dict[str, Gender] = {
+    "M": "male",
+    "F": "female",
+    "O": "other",
+    "A": "other",
+    "U": "unknown",
+    "N": "unknown",
+}
+_LABELS = {label.value.lower(): label for label in SecurityLabel}
+_PERSON_NUMBER_OIDS = frozenset({PERSONNUMMER_OID, SAMORDNINGSNUMMER_OID})
+_MAX_IDENTIFIER = 64
+
+
+def decode_patient(message: Er7Message, version: tuple[int, ...], today: date | None) -> Patient:
+    pid = message.segment("PID")
+    if pid is None:
+        raise MessageRejected("the message has no PID segment", "PID", code="required")
+    pd1 = message.segment("PD1")
+    return Patient(
+        identifiers=_identifiers(pid, today),
+        name=_name(pid.first(5)),
+        birth_date=parse_date(pid.get(7), "PID-7"),
+        gender=_GENDERS.get(pid.get(8).strip().upper()),
+        address=_address(pid.first(11)),
+        security_labels=_security_labels(message, pd1),
+        primary_care_unit=_primary_care_unit(pd1, version),
+    )
+
+
+def _identifiers(pid: Segment, today: date | None) -> tuple[PatientIdentifier, ...]:
+    repetitions = [rep for rep in pid.repetitions(3) if rep.component(1).strip()]
+    if not repetitions:
+        raise MessageRejected(
+            "PID-3 is empty; a personnummer, samordningsnummer or reservnummer is needed",
+            "PID-3",
+            code="required",
+        )
+    found: list[PatientIdentifier] = []
+    for rep in repetitions:
+        identifier = _identifier(rep, today)
+        if identifier is not None and identifier not in found:
+            found.append(identifier)
+    if not found:
+        raise MessageRejected(
+            "PID-3 holds no Swedish identifier (personnummer, samordningsnummer or "
+            "reservnummer marked by its OID in CX-4 or NNSWE/RN in CX-5)",
+            "PID-3",
+            code="required",
+        )
+    return tuple(found)
+
+
+def _identifier(rep: Repetition, today: date | None) -> PatientIdentifier | None:
+    """One PID-3 repetition; None when it is not a Swedish identifier (e.g. a hospital MRN).
+
+    A personnummer marked by OID or NNSWE is validated; its kind comes from the number itself
+    (day + 60 is a samordningsnummer), which the check digit vouches for.
+    """
+    value = rep.component(1).strip()
+    namespace, universal_id = rep.component(4, 1).strip(), rep.component(4, 2).strip()
+    authorities = {namespace, universal_id}
+    type_code = rep.component(5).strip().upper()
+    if NATIONELLT_RESERVNUMMER_OID in authorities:
+        return _reservnummer(IdentifierKind.NATIONELLT_RESERVNUMMER, value, None)
+    if authorities & _PERSON_NUMBER_OIDS or type_code == SWEDISH_ID_TYPE:
+        if not value.isascii():
+            raise MessageRejected("personnummer must be written with digits 0-9", "PID-3")
+        kind, digits = normalise_person_number(value, today, "PID-3")
+        return PatientIdentifier(kind=kind, value=digits)
+    if type_code in LOCAL_ID_TYPES:
+        assigner = universal_id or namespace or None
+        return _reservnummer(IdentifierKind.LOKALT_RESERVNUMMER, value, assigner)
+    return None
+
+
+def _reservnummer(kind: IdentifierKind, value: str, assigner: str | None) -> PatientIdentifier:
+    if len(value) > _MAX_IDENTIFIER:
+        raise MessageRejected(
+            f"a reservnummer is at most {_MAX_IDENTIFIER} characters", "PID-3", code="value"
+        )
+    return PatientIdentifier(kind=kind, value=value, assigner=assigner)
+
+
+def _name(rep: Repetition) -> HumanName | None:
+    """XPN: family in XPN-1, given names in XPN-2 and XPN-3, one canonical entry per name."""
+    family = clean(rep.component(1))
+    given = tuple(rep.component(2).split()) + tuple(rep.component(3).split())
+    given = tuple(name for name in given if name != '""')
+    if family is None and not given:
+        return None
+    return HumanName(family=family, given=given)
+
+
+def _address(rep: Repetition) -> Address | None:
+    lines = tuple(line for line in (clean(rep.component(1)), clean(rep.component(2))) if line)
+    city, postal_code, country = (clean(rep.component(index)) for index in (3, 5, 6))
+    if not lines and city is None and postal_code is None and country is None:
+        return None
+    return Address(lines=lines, postal_code=postal_code, city=city, country=country)
+
+
+def _security_labels(message: Er7Message, pd1: Segment | None) -> frozenset[SecurityLabel]:
+    """ARV keeps the two labels apart; a bare PD1-12 ``Y`` means sekretessmarkering."""
+    labels: set[SecurityLabel] = set()
+    for arv in message.segments("ARV"):
+        if arv.get(2).strip().upper() == "D":
+            continue
+        label = _LABELS.get(arv.get(3).strip().lower())
+        if label is not None:
+            labels.add(label)
+    if not labels and pd1 is not None and pd1.get(12).strip().upper() == "Y":
+        labels.add(SecurityLabel.SEKRETESSMARKERING)
+    return frozenset(labels)
+
+
+def _primary_care_unit(pd1: Segment | None, version: tuple[int, ...]) -> CareUnit | None:
+    """PD1-3 XON: the id is XON-10 from v2.5 and XON-3 before; either is read as a fallback."""
+    if pd1 is None:
+        return None
+    rep = pd1.first(3)
+    name = clean(rep.component(1))
+    modern, legacy = clean(rep.component(10)), clean(rep.component(3))
+    hsa_id = (modern or legacy) if version >= (2, 5) else (legacy or modern)
+    if name is None and hsa_id is None:
+        return None
+    return CareUnit(hsa_id=hsa_id, name=name)
