@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import httpx
-import orjson
 
 from bridge.connectors.port import OutboundMessage, Outcome, SendResult
+from bridge.domain.errors import MessageRejected
+from bridge.domain.fhir.outcome import parse_response
 from bridge.domain.routing import PayloadFormat
 
 _TRANSIENT_STATUS = frozenset({408, 425, 429})
@@ -20,17 +21,21 @@ def classify_status(status: int) -> Outcome:
 
 
 def _fhir_response_outcome(body: bytes) -> tuple[Outcome, str | None]:
-    """A 2xx FHIR answer may still say transient-error / fatal-error in MessageHeader.response."""
+    """A 2xx FHIR answer may still say transient-error / fatal-error in MessageHeader.response.
+
+    An empty or unreadable 2xx body counts as delivered: HTTP said so, and receipts (not this
+    answer) are what prove the notice reached the worklist.
+    """
+    if not body.strip():
+        return Outcome.DELIVERED, None
     try:
-        bundle = orjson.loads(body)
-        header = bundle["entry"][0]["resource"]
-        code = header.get("response", {}).get("code", "ok")
-    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError):
+        code, text = parse_response(body)
+    except MessageRejected:
         return Outcome.DELIVERED, None
     if code == "transient-error":
-        return Outcome.TRANSIENT, "receiver answered transient-error"
+        return Outcome.TRANSIENT, f"receiver answered transient-error: {text}"
     if code == "fatal-error":
-        return Outcome.PERMANENT, "receiver answered fatal-error"
+        return Outcome.PERMANENT, f"receiver answered fatal-error: {text}"
     return Outcome.DELIVERED, None
 
 
