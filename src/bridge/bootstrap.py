@@ -16,7 +16,7 @@ from bridge.config import Settings
 from bridge.connectors.http import HttpConnector
 from bridge.connectors.port import Connector
 from bridge.routing_file import load_routing
-from bridge.service.accept import AcceptResult, AcceptStatus, Acceptor, Inbound
+from bridge.service.accept import Acceptor, AcceptResult, AcceptStatus, Inbound
 from bridge.service.backoff import RetryPolicy
 from bridge.service.clock import Clock, SystemClock
 from bridge.service.deliver import DeliveryWorker
@@ -114,14 +114,14 @@ class Bridge:
         try:
             async with self.db.session() as session:
                 await asyncio.wait_for(session.execute(text("SELECT 1")), timeout=3)
-        except Exception:  # noqa: BLE001 - any failure means not ready
+        except Exception:
             return False
         return True
 
     async def _broker_ok(self) -> bool:
         try:
             return await asyncio.wait_for(self.broker.ping(), timeout=3)
-        except Exception:  # noqa: BLE001 - any failure means not ready
+        except Exception:
             return False
 
     async def stop(self) -> None:

@@ -19,7 +19,7 @@ correlation_id: contextvars.ContextVar[str] = contextvars.ContextVar("correlatio
 
 
 class MaskingFilter(logging.Filter):
-    """Render the message, mask personnummer in it and in the traceback, attach the correlation id."""
+    """Render the message, mask personnummer in it and its traceback, add the correlation id."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()

@@ -43,5 +43,7 @@ def parse_routing_file(path: Path) -> RoutingTable:
             try:
                 table.destination(name)
             except KeyError:
-                raise RoutingFileError(f"{path}: route names unknown destination {name!r}") from None
+                raise RoutingFileError(
+                    f"{path}: route names unknown destination {name!r}"
+                ) from None
     return table

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 from services import delete_rabbit_entities, require_postgres, require_rabbitmq
-from treserva_sim.server import RunningTreserva, running
 
 from bridge.bootstrap import Bridge
 from bridge.config import Settings
 from bridge.entrypoints.runner import RunningBridge, running_bridge
+from treserva_sim.server import RunningTreserva, running
 
 
 @dataclass

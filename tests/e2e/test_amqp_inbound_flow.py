@@ -12,13 +12,13 @@ from conftest import Stack
 from messages import admission, control_id, synthetic_personnummer
 from services import delete_rabbit_entities, require_postgres, require_rabbitmq, wait_until
 from test_admission_flow import inbox_for, settled
-from treserva_sim.server import RunningTreserva
 
 from bridge.bootstrap import Bridge
 from bridge.config import Settings
 from bridge.domain.hl7.ack import parse_ack
 from bridge.entrypoints.runner import running_bridge
 from bridge.service.accept import AcceptResult, Inbound
+from treserva_sim.server import RunningTreserva
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres]
 
@@ -108,9 +108,7 @@ async def test_published_admission_reaches_treserva_once_with_ack_to_reply_to(
         )
 
         # Then it is acked (the queue drains, an ACK comes back) and not delivered twice
-        await wait_until(
-            lambda: take_reply(url, replies) is not None, within=10, what="second ACK"
-        )
+        await wait_until(lambda: take_reply(url, replies) is not None, within=10, what="second ACK")
         await wait_until(
             lambda: queue_depth(url, production.inbound_queue) == 0, within=10, what="acked"
         )

@@ -19,12 +19,12 @@ from services import _libpq, wait_until
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from test_admission_flow import inbox_for, mllp_send_foreign, settled
-from treserva_sim.server import RunningTreserva
 
 from bridge.domain.hl7.ack import parse_ack
 from bridge.entrypoints.runner import running_bridge
 from bridge.service.history import find_message_id, message_history
 from bridge.store.tables import DeliveryAttemptRow
+from treserva_sim.server import RunningTreserva
 
 
 async def set_faults(stack: Stack, **faults: object) -> None:
@@ -122,7 +122,12 @@ def test_demo_once_and_messages_show_from_the_command_line(tmp_path: Path) -> No
     # When the demo runs one scenario
     demo = subprocess.run(
         [str(bridge), "demo", "--once", "--count", "3", "--rate", "20"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
     # Then it reports every notice delivered and exits 0
@@ -136,7 +141,12 @@ def test_demo_once_and_messages_show_from_the_command_line(tmp_path: Path) -> No
     control = notice_lines[0].split()[2]
     show = subprocess.run(
         [str(bridge), "messages", "show", control],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert show.returncode == 0, show.stderr
     for word in ("accepted", "routed", "outbox", "delivered", "treserva: delivered"):

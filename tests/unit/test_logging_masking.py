@@ -29,9 +29,7 @@ def json_logs() -> Callable[[], str]:
         pytest.param(lambda log: log.info("x", extra={"patient": PNR}), id="extra-field"),
     ],
 )
-def test_every_way_into_a_log_line_is_masked(
-    json_logs: Callable[[], str], emit: object
-) -> None:
+def test_every_way_into_a_log_line_is_masked(json_logs: Callable[[], str], emit: object) -> None:
     # Given the bridge's log configuration, when a personnummer is logged
     emit(logging.getLogger("any.library"))  # type: ignore[operator]
 

@@ -58,15 +58,17 @@ class HttpConnector:
         }
         try:
             response = await self._client.post(url, content=message.body.encode(), headers=headers)
-        except httpx.TimeoutException as error:
-            return SendResult(Outcome.TRANSIENT, error=f"timeout: {type(error).__name__}")
-        except httpx.TransportError as error:
-            return SendResult(Outcome.TRANSIENT, error=f"connection error: {type(error).__name__}")
+        except httpx.TimeoutException as timeout:
+            return SendResult(Outcome.TRANSIENT, error=f"timeout: {type(timeout).__name__}")
+        except httpx.TransportError as failure:
+            return SendResult(
+                Outcome.TRANSIENT, error=f"connection error: {type(failure).__name__}"
+            )
         outcome = classify_status(response.status_code)
-        error = None if outcome is Outcome.DELIVERED else f"HTTP {response.status_code}"
+        reason = None if outcome is Outcome.DELIVERED else f"HTTP {response.status_code}"
         if outcome is Outcome.DELIVERED and destination.format is PayloadFormat.FHIR:
-            outcome, error = _fhir_response_outcome(response.content)
-        return SendResult(outcome, status_code=response.status_code, error=error)
+            outcome, reason = _fhir_response_outcome(response.content)
+        return SendResult(outcome, status_code=response.status_code, error=reason)
 
     async def close(self) -> None:
         await self._client.aclose()

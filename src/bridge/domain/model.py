@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bridge.domain.identifiers import (
     NATIONELLT_RESERVNUMMER_SYSTEM,
-    PERSONNUMMER_SYSTEM,
     OID,
+    PERSONNUMMER_SYSTEM,
     SAMORDNINGSNUMMER_SYSTEM,
     IdentifierKind,
     mask,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-import sys
 from typing import Annotated
 
 import typer
@@ -40,15 +40,15 @@ def serve() -> None:
     from bridge.entrypoints.runner import run_bridge
 
     settings = _settings()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_bridge(settings))
-    except KeyboardInterrupt:
-        pass
 
 
 @app.command()
 def demo(
-    once: Annotated[bool, typer.Option("--once", help="Send a scenario, wait, report, exit.")] = False,
+    once: Annotated[
+        bool, typer.Option("--once", help="Send a scenario, wait, report, exit.")
+    ] = False,
     count: Annotated[int, typer.Option(help="Admissions to send.")] = 10,
     rate: Annotated[float, typer.Option(help="Admissions per second.")] = 5.0,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for delivery (--once).")] = 60.0,
@@ -57,7 +57,7 @@ def demo(
     from bridge.entrypoints.demo import run_demo
 
     settings = _settings(quiet=True)
-    ok = asyncio.run(run_demo(settings, once=once, count=count, rate=rate, timeout=timeout))
+    ok = asyncio.run(run_demo(settings, once=once, count=count, rate=rate, wait_seconds=timeout))
     raise typer.Exit(0 if ok else 1)
 
 
@@ -85,15 +85,15 @@ def simulate_treserva(
     from bridge.entrypoints.demo import simulate_treserva as run
 
     _settings()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run(host=host, port=port))
-    except KeyboardInterrupt:
-        pass
 
 
 @messages.command("show")
 def messages_show(
-    reference: Annotated[str, typer.Argument(help="Message id, facility|control id, or control id.")],
+    reference: Annotated[
+        str, typer.Argument(help="Message id, facility|control id, or control id.")
+    ],
 ) -> None:
     """A message's full history from the audit log: accepted, routed, each attempt, delivered."""
     from bridge.entrypoints.cli_messages import show
@@ -118,4 +118,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

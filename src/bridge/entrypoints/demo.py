@@ -38,11 +38,11 @@ async def _filed_at(inbox_url: str, client: httpx.AsyncClient) -> dict[str, date
 
 
 async def _wait_for_delivery(
-    inbox_url: str, expected: set[str], timeout: float
+    inbox_url: str, expected: set[str], wait_seconds: float
 ) -> dict[str, datetime]:
     """Poll the inbox until every expected patient is there or the time is up."""
     filed: dict[str, datetime] = {}
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + wait_seconds
     async with httpx.AsyncClient(timeout=5) as client:
         while time.monotonic() < deadline:
             found = await _filed_at(inbox_url, client)
@@ -66,7 +66,7 @@ def _line(index: int, notice: SentNotice, filed_at: datetime | None) -> str:
 
 
 async def run_demo(
-    settings: Settings, *, once: bool, count: int, rate: float, timeout: float
+    settings: Settings, *, once: bool, count: int, rate: float, wait_seconds: float
 ) -> bool:
     treserva = urlsplit(settings.treserva_url)
     async with (
@@ -78,18 +78,18 @@ async def run_demo(
         if not once:
             await _run_until_stopped(options, rate)
             return True
-        return await _scenario(options, count, rate, timeout, f"{sim.base_url}/api/inbox")
+        return await _scenario(options, count, rate, wait_seconds, f"{sim.base_url}/api/inbox")
 
 
 async def _scenario(
-    options: SendOptions, count: int, rate: float, timeout: float, inbox_url: str
+    options: SendOptions, count: int, rate: float, wait_seconds: float, inbox_url: str
 ) -> bool:
     notices = await send_admissions(
         host=options.host, port=options.port, count=count, rate_per_s=rate
     )
     accepted = [n for n in notices if n.ack_code in ("AA", "CA")]
     expected = {_digits(n.patient_identifier) for n in accepted}
-    seen = await _wait_for_delivery(inbox_url, expected, timeout)
+    seen = await _wait_for_delivery(inbox_url, expected, wait_seconds)
     for index, notice in enumerate(notices, start=1):
         typer.echo(_line(index, notice, seen.get(_digits(notice.patient_identifier))))
     delivered = len(expected & seen.keys())

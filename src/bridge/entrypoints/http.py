@@ -14,7 +14,9 @@ from fastapi.responses import JSONResponse
 
 from bridge import __version__
 from bridge.bootstrap import Bridge
+from bridge.domain.errors import MessageRejected
 from bridge.domain.fhir.capability import capability_statement
+from bridge.domain.fhir.outcome import operation_outcome
 from bridge.domain.hl7.er7 import split_batch
 from bridge.entrypoints.replies import fhir_answer, hl7_ack_for
 from bridge.logging_setup import correlation_id
@@ -29,6 +31,17 @@ class FhirJSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
+
+
+def _hl7_messages(body: bytes) -> list[bytes]:
+    """One message, or each message of an FHS/BHS batch file (a broken batch: its ACK says so)."""
+    text = hl7_text(body)
+    if not text.lstrip("\ufeff \r\n").startswith(("FHS", "BHS")):
+        return [body]
+    try:
+        return [message.encode() for message in split_batch(text)]
+    except MessageRejected:
+        return [body]
 
 
 def create_app(bridge: Bridge) -> FastAPI:
@@ -51,31 +64,29 @@ def create_app(bridge: Bridge) -> FastAPI:
         "/hl7v2",
         response_class=Response,
         responses={200: {"content": {HL7_MEDIA: {}}, "description": "The HL7 v2 ACK (ER7)."}},
-        summary="Accept one HL7 v2 message (or an FHS/BHS batch) and answer with its ACK",
+        summary="Accept one HL7 v2 message, or an FHS/BHS batch, and answer with the ACK(s)",
     )
     async def post_hl7v2(request: Request) -> Response:
         body = await request.body()
         if len(body) > limit:
             return Response("message too large", status_code=413)
-        messages = split_batch(hl7_text(body)) if body.lstrip(b"\xef\xbb\xbf").startswith(b"FHS") or body.lstrip(b"\xef\xbb\xbf").startswith(b"BHS") else [hl7_text(body)]
         acks = []
-        for text in messages:
-            raw = text.encode()
-            result = await bridge.accept(
-                Inbound(raw, HL7_V2, "http", correlation_id.get())
-            )
+        for raw in _hl7_messages(body):
+            result = await bridge.accept(Inbound(raw, HL7_V2, "http", correlation_id.get()))
             acks.append(hl7_ack_for(result, raw))
-        return Response("\r\n".join(acks).encode(), media_type=HL7_MEDIA)
+        return Response("".join(acks).encode(), media_type=HL7_MEDIA)
 
     @app.post(
         "/fhir/$process-message",
         response_class=FhirJSONResponse,
-        summary="Accept one FHIR R4 message Bundle; answer with a response message or an OperationOutcome",
+        summary="Accept one FHIR R4 message Bundle",
+        description="Answers with a response message Bundle, or an OperationOutcome.",
     )
     async def process_message(request: Request) -> Response:
         body = await request.body()
         if len(body) > limit:
-            return FhirJSONResponse({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "too-costly", "diagnostics": "message too large"}]}, status_code=413)
+            outcome = operation_outcome("message too large", None, "too-costly")
+            return FhirJSONResponse(outcome, status_code=413)
         result = await bridge.accept(Inbound(body, FHIR_JSON, "http", correlation_id.get()))
         status, answer = fhir_answer(result, body, bridge.settings.public_base_url)
         return FhirJSONResponse(answer, status_code=status)

@@ -9,6 +9,7 @@ from bridge.domain.fhir.decode import request_header_id
 from bridge.domain.fhir.outcome import operation_outcome, response_bundle
 from bridge.domain.hl7.ack import ack_for_rejection, build_ack
 from bridge.domain.hl7.header import peek_header
+from bridge.domain.model import EventCode
 from bridge.service.accept import AcceptResult, AcceptStatus, hl7_text
 
 UNAVAILABLE_TEXT = "the bridge cannot store the message right now; send it again later"
@@ -35,9 +36,11 @@ def fhir_answer(result: AcceptResult, body: bytes, base_url: str) -> tuple[int, 
     if not result.ok:
         return 503, operation_outcome(UNAVAILABLE_TEXT, None, "transient")
     request_id = request_header_id(body) or "unknown"
-    event = result.event.event if result.event is not None else None
-    extra = {"event": event} if event is not None else {}
     bundle = response_bundle(
-        request_id, "ok", source_endpoint=f"{base_url}/fhir", now=datetime.now(UTC), **extra
+        request_id,
+        "ok",
+        source_endpoint=f"{base_url}/fhir",
+        now=datetime.now(UTC),
+        event=result.event.event if result.event is not None else EventCode.RECEIPT,
     )
     return 200, bundle

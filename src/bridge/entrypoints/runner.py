@@ -58,7 +58,9 @@ def amqp_accept(bridge: Bridge) -> Callable[[InboundAmqpMessage], Awaitable[Amqp
         else:
             _, answer = fhir_answer(result, message.body, bridge.settings.public_base_url)
             body, content_type = orjson.dumps(answer), FHIR_JSON
-        outcome = result.status.value if result.status is not AcceptStatus.UNAVAILABLE else "unavailable"
+        outcome = (
+            result.status.value if result.status is not AcceptStatus.UNAVAILABLE else "unavailable"
+        )
         return AmqpReply(ack_body=body, ack_content_type=content_type, outcome=outcome)  # type: ignore[arg-type]
 
     return accept
@@ -139,7 +141,11 @@ async def running_bridge(
         http_port = sock.getsockname()[1]
         log.info(
             "bridge listening: http %s:%d, mllp %s:%d, broker %s",
-            settings.http_host, http_port, settings.mllp_host, mllp.port, bridge.broker.name,
+            settings.http_host,
+            http_port,
+            settings.mllp_host,
+            mllp.port,
+            bridge.broker.name,
         )
         yield RunningBridge(bridge, http_port, mllp.port)
 

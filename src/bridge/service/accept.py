@@ -263,7 +263,10 @@ class Acceptor:
     async def _audit_rejection(self, inbound: Inbound, rejected: MessageRejected) -> None:
         """Best effort: a rejection is answered to the sender whether or not this row lands."""
         log.warning(
-            "message rejected via %s: %s", inbound.entrypoint, rejected, extra={"size": len(inbound.body)}
+            "message rejected via %s: %s",
+            inbound.entrypoint,
+            rejected,
+            extra={"size": len(inbound.body)},
         )
         try:
             async with self._db.session() as session, session.begin():

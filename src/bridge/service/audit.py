@@ -1,4 +1,4 @@
-"""Audit rows: every state change of every message, written in the same transaction as the change."""
+"""Audit rows: every state change of every message, in the same transaction as the change."""
 
 from __future__ import annotations
 

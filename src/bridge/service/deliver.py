@@ -129,7 +129,9 @@ class DeliveryWorker:
         delay = self._policy.delay(row.attempts)
         return "pending", self._clock.now() + timedelta(seconds=delay)
 
-    def _audit(self, session: AsyncSession, row: DeliveryRow, result: SendResult, status: str) -> None:
+    def _audit(
+        self, session: AsyncSession, row: DeliveryRow, result: SendResult, status: str
+    ) -> None:
         action = {"delivered": "delivered", "dead": "dead_lettered"}.get(status, "attempt_failed")
         audit.record(
             session,
@@ -151,5 +153,10 @@ class DeliveryWorker:
         else:
             log.warning(
                 "delivery %s to %s attempt %d failed (%s): %s -> %s",
-                row.id, row.destination, row.attempts, result.outcome.value, result.error, status,
+                row.id,
+                row.destination,
+                row.attempts,
+                result.outcome.value,
+                result.error,
+                status,
             )

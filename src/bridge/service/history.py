@@ -81,12 +81,19 @@ async def message_history(db: Database, message_id: str) -> MessageHistory | Non
                     "destination": delivery.destination,
                     "status": delivery.status,
                     "attempts": [
-                        {"attempt": a.attempt, "outcome": a.outcome, "status_code": a.status_code,
-                         "error": a.error, "finished_at": a.finished_at.isoformat()}
+                        {
+                            "attempt": a.attempt,
+                            "outcome": a.outcome,
+                            "status_code": a.status_code,
+                            "error": a.error,
+                            "finished_at": a.finished_at.isoformat(),
+                        }
                         for a in attempts
                     ],
                     "idempotency_key": delivery.idempotency_key,
-                    "delivered_at": delivery.delivered_at.isoformat() if delivery.delivered_at else None,
+                    "delivered_at": delivery.delivered_at.isoformat()
+                    if delivery.delivered_at
+                    else None,
                 }
             )
         rows = (

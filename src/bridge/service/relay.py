@@ -9,6 +9,7 @@ Rows whose lease ran out (a process died between claiming and finishing) are rel
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import timedelta
 
@@ -55,10 +56,8 @@ class Relay:
             if released >= self._batch:
                 continue
             self.wakeup.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wakeup.wait(), timeout=interval)
-            except TimeoutError:
-                pass
 
     async def relay_once(self) -> int:
         await self._expire_leases()
@@ -83,8 +82,12 @@ class Relay:
             )
         )
         query = (
-            select(DeliveryRow.id, DeliveryRow.destination, DeliveryRow.idempotency_key,
-                   MessageRow.correlation_id)
+            select(
+                DeliveryRow.id,
+                DeliveryRow.destination,
+                DeliveryRow.idempotency_key,
+                MessageRow.correlation_id,
+            )
             .join(MessageRow, MessageRow.id == DeliveryRow.message_id)
             .where(DeliveryRow.status == "pending", DeliveryRow.next_attempt_at <= now, ~blocked)
             .order_by(DeliveryRow.next_attempt_at)
@@ -98,7 +101,9 @@ class Relay:
                 return []
             await session.execute(
                 update(DeliveryRow)
-                .where(DeliveryRow.id.in_([row.id for row in rows]), DeliveryRow.status == "pending")
+                .where(
+                    DeliveryRow.id.in_([row.id for row in rows]), DeliveryRow.status == "pending"
+                )
                 .values(status="queued", lease_until=now + self._lease, updated_at=now)
             )
         return [

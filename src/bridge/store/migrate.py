@@ -1,4 +1,4 @@
-"""Bring a database to the current schema with Alembic (run at start-up and by ``bridge db upgrade``)."""
+"""Bring a database to the current schema with Alembic (at start-up and ``bridge db upgrade``)."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ Tables:
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -32,10 +32,8 @@ from sqlalchemy.types import TypeDecorator
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
-
-
 class UtcDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC on both databases (SQLite keeps no offset; we store UTC and re-attach it)."""
+    """Aware UTC times on both databases (SQLite keeps no offset: store UTC, re-attach it)."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
@@ -55,7 +53,7 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {datetime: UtcDateTime}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UtcDateTime}
 
 
 class MessageRow(Base):

@@ -5,10 +5,22 @@ one shared test suite (``tests/integration/test_transport_contract.py``) runs ag
 
 Semantics every adapter keeps:
 - ``publish`` returns only once the task is durable (publisher confirm / committed row); it
-  raises :class:`BrokerUnavailable` otherwise, never loses silently.
+  raises :class:`BrokerUnavailable` otherwise, never loses silently. A publish that timed out
+  may still have landed, so a retry can duplicate a task: handlers must be idempotent (the
+  task's ``idempotency_key`` is what makes that cheap).
 - A consumer's handler returning normally acks the task; raising requeues it for redelivery
-  (after ``redelivery_delay`` seconds where the adapter supports a delay).
-- A task whose handler never finished (process killed) is delivered again.
+  after the adapter's ``redelivery_delay`` seconds, so a failing handler does not spin. This is
+  for crashes, not a retry policy: RabbitMQ 4 quorum queues dead-letter a task after 20 failed
+  deliveries, so retries with backoff belong in the outbox (ack, and publish again when due).
+- A task whose handler never finished (consumer cancelled, connection lost, process killed) is
+  delivered again. Delivery is at-least-once, never exactly-once.
+- ``prefetch`` is how many handlers of one consumer may run at once. Tasks of one destination
+  are handed out in publish order, so a single consumer with ``prefetch=1`` handles them
+  strictly first in, first out. Several consumers never hold the same task at the same time.
+- ``depth`` counts the tasks of a destination waiting for a consumer; tasks a live consumer
+  holds right now are not counted.
+- ``Consumer.cancel`` stops the consumer and abandons the handlers still running: their tasks
+  go back to the queue for another consumer.
 """
 
 from __future__ import annotations
