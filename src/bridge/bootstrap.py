@@ -17,6 +17,7 @@ from bridge.connectors.http import HttpConnector
 from bridge.connectors.port import Connector
 from bridge.routing_file import load_routing
 from bridge.service.accept import Acceptor, AcceptResult, AcceptStatus, Inbound
+from bridge.service.alerts import Alerting, LogAlerting
 from bridge.service.backoff import RetryPolicy
 from bridge.service.clock import Clock, SystemClock
 from bridge.service.deliver import DeliveryWorker
@@ -47,9 +48,11 @@ class Bridge:
         clock: Clock | None = None,
         connectors: dict[str, Connector] | None = None,
         broker: Broker | None = None,
+        alerting: Alerting | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
+        self.alerting: Alerting = alerting or LogAlerting()
         self.db = Database(settings.database_url)
         self.routing = load_routing(settings)
         self.broker = broker or build_broker(settings, self.db)

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from bridge.config import Settings
+from bridge.entrypoints import cli_audit, cli_contract, cli_dead_letters, cli_users
 from bridge.logging_setup import configure_logging
 
 app = typer.Typer(help="bridge: care-transition notices between TakeCare and Treserva.")
@@ -19,6 +20,10 @@ db_app = typer.Typer(help="Database schema.")
 app.add_typer(simulate, name="simulate")
 app.add_typer(messages, name="messages")
 app.add_typer(db_app, name="db")
+app.add_typer(cli_dead_letters.app, name="dead-letter")
+app.add_typer(cli_audit.app, name="audit")
+app.add_typer(cli_users.app, name="users")
+app.add_typer(cli_contract.app, name="contract")
 
 
 def _settings(*, quiet: bool = False) -> Settings:

@@ -18,6 +18,7 @@ from bridge.domain.errors import MessageRejected
 from bridge.domain.fhir.capability import capability_statement
 from bridge.domain.fhir.outcome import operation_outcome
 from bridge.domain.hl7.er7 import split_batch
+from bridge.entrypoints.ops import ops_router
 from bridge.entrypoints.replies import fhir_answer, hl7_ack_for
 from bridge.logging_setup import correlation_id
 from bridge.service.accept import Inbound, hl7_text
@@ -108,4 +109,5 @@ def create_app(bridge: Bridge) -> FastAPI:
             status_code=200 if ready else 503,
         )
 
+    app.include_router(ops_router(bridge))
     return app
