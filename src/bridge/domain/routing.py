@@ -19,8 +19,19 @@ class TransportKind(StrEnum):
     MLLP = "mllp"
 
 
+class RetrySettings(BaseModel):
+    """How a destination's transient failures are retried (exponential backoff with jitter)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_attempts: int = Field(default=12, ge=1)
+    initial_seconds: float = Field(default=1.0, gt=0)
+    max_seconds: float = Field(default=300.0, gt=0)
+    max_age_seconds: float = Field(default=86_400.0, gt=0)
+
+
 class Destination(BaseModel):
-    """A receiving system: where to send, in which format, over what."""
+    """A receiving system: where to send, in which format, over what, and how to retry."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -28,6 +39,10 @@ class Destination(BaseModel):
     address: str
     format: PayloadFormat = PayloadFormat.FHIR
     transport: TransportKind = TransportKind.HTTP
+    retry: RetrySettings = RetrySettings()
+    receipt_timeout_seconds: float | None = Field(
+        default=None, description="Deliveries without a receipt this long become unreceipted."
+    )
 
 
 class Route(BaseModel):
