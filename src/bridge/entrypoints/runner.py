@@ -19,6 +19,7 @@ from bridge.config import Settings
 from bridge.domain.hl7.ack import build_ack
 from bridge.domain.hl7.header import peek_header
 from bridge.entrypoints.amqp import AmqpInbound, AmqpReply, InboundAmqpMessage
+from bridge.entrypoints.amqp import Outcome as AmqpOutcome
 from bridge.entrypoints.http import create_app
 from bridge.entrypoints.mllp import MllpServer
 from bridge.entrypoints.replies import UNAVAILABLE_TEXT, fhir_answer, hl7_ack_for
@@ -44,6 +45,15 @@ def mllp_error_reply(raw: bytes, error: BaseException) -> bytes:
     return build_ack(peek_header(hl7_text(raw)), "AE", text=UNAVAILABLE_TEXT).encode()
 
 
+_AMQP_OUTCOME: dict[AcceptStatus, AmqpOutcome] = {
+    AcceptStatus.ACCEPTED: "accepted",
+    AcceptStatus.IGNORED: "accepted",
+    AcceptStatus.DUPLICATE: "duplicate",
+    AcceptStatus.REJECTED: "rejected",
+    AcceptStatus.UNAVAILABLE: "unavailable",
+}
+
+
 def amqp_accept(bridge: Bridge) -> Callable[[InboundAmqpMessage], Awaitable[AmqpReply]]:
     async def accept(message: InboundAmqpMessage) -> AmqpReply:
         cid = message.correlation_id or message.message_id
@@ -58,10 +68,9 @@ def amqp_accept(bridge: Bridge) -> Callable[[InboundAmqpMessage], Awaitable[Amqp
         else:
             _, answer = fhir_answer(result, message.body, bridge.settings.public_base_url)
             body, content_type = orjson.dumps(answer), FHIR_JSON
-        outcome = (
-            result.status.value if result.status is not AcceptStatus.UNAVAILABLE else "unavailable"
+        return AmqpReply(
+            ack_body=body, ack_content_type=content_type, outcome=_AMQP_OUTCOME[result.status]
         )
-        return AmqpReply(ack_body=body, ack_content_type=content_type, outcome=outcome)  # type: ignore[arg-type]
 
     return accept
 

@@ -9,22 +9,23 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bridge.domain.errors import MessageRejected
+from bridge.domain.errors import MessageIgnored, MessageRejected
 from bridge.domain.fhir.decode import decode_message_bundle
 from bridge.domain.hl7.decode import decode_hl7
-from bridge.domain.model import CareTransitionEvent
+from bridge.domain.model import CareTransitionEvent, EventCode
 from bridge.domain.routing import RoutingTable
-from bridge.service import audit
+from bridge.service import audit, episodes
 from bridge.service.clock import Clock
 from bridge.service.outbound import FHIR_JSON, HL7_V2, OutboundEncoder
 from bridge.service.patient_key import patient_key
+from bridge.service.receipts import receipt_of, record_receipt
 from bridge.store.db import Database
 from bridge.store.tables import DeliveryRow, InboundSeenRow, MessageRow
 
@@ -38,6 +39,7 @@ class AcceptStatus(StrEnum):
     DUPLICATE = "duplicate"
     REJECTED = "rejected"
     UNAVAILABLE = "unavailable"
+    IGNORED = "ignored"
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ class AcceptResult:
 
     @property
     def ok(self) -> bool:
-        return self.status in (AcceptStatus.ACCEPTED, AcceptStatus.DUPLICATE)
+        return self.status in (AcceptStatus.ACCEPTED, AcceptStatus.DUPLICATE, AcceptStatus.IGNORED)
 
 
 def decode(inbound: Inbound) -> CareTransitionEvent:
@@ -103,7 +105,16 @@ class Acceptor:
         except MessageRejected as rejected:
             await self._audit_rejection(inbound, rejected)
             return AcceptResult(AcceptStatus.REJECTED, error=rejected)
-        destinations = self._routing.route(event, inbound.source)
+        except MessageIgnored as ignored:
+            await self._audit_ignored(inbound, ignored)
+            return AcceptResult(AcceptStatus.IGNORED)
+        # The routing file's sources say who sent it (sending facility/application); a message
+        # none of them claims keeps the entrypoint's default source.
+        inbound = replace(inbound, source=self._routing.source_of(event.origin) or inbound.source)
+        # A receipt confirms a notice the bridge sent; it is recorded, never routed onward.
+        destinations = (
+            [] if event.event is EventCode.RECEIPT else self._routing.route(event, inbound.source)
+        )
         for attempt in range(_ACCEPT_TRIES):
             try:
                 return await self._commit(inbound, event, [d.name for d in destinations])
@@ -136,7 +147,7 @@ class Acceptor:
                 await self._remember_transport_id(session, inbound, existing)
                 return AcceptResult(AcceptStatus.DUPLICATE, message_id=existing, event=event)
             message_id = str(uuid.uuid4())
-            key = patient_key(event.patient.primary_identifier, self._secret)
+            key, masked, protected = self._patient_columns(event)
             session.add(
                 MessageRow(
                     id=message_id,
@@ -146,8 +157,8 @@ class Acceptor:
                     content_type=inbound.content_type,
                     event_code=event.event.value,
                     patient_key=key,
-                    patient_masked=event.patient.primary_identifier.masked,
-                    protected=event.patient.is_protected,
+                    patient_masked=masked,
+                    protected=protected,
                     payload=hl7_text(inbound.body),
                     canonical=event.model_dump_json(),
                     correlation_id=inbound.correlation_id,
@@ -162,7 +173,7 @@ class Acceptor:
                 event=event.event.value,
                 entrypoint=inbound.entrypoint,
                 dedupe_key=event.dedupe_key,
-                patient=event.patient.primary_identifier.masked,
+                patient=masked,
                 correlation_id=inbound.correlation_id,
             )
             audit.record(
@@ -171,6 +182,8 @@ class Acceptor:
             await session.flush()
             for name in destinations:
                 await self._add_delivery(session, event, message_id, key, name)
+            await self._record_receipt(session, event, message_id)
+            await episodes.track(session, event, message_id, key, inbound.source, now)
             await self._remember_transport_id(session, inbound, message_id)
         return AcceptResult(
             AcceptStatus.ACCEPTED,
@@ -213,8 +226,10 @@ class Acceptor:
                 status="pending",
                 content_type=payload.content_type,
                 payload=payload.body,
+                header_id=payload.header_id,
                 attempts=0,
                 next_attempt_at=now,
+                window_started_at=now,
                 created_at=now,
                 updated_at=now,
             )
@@ -227,6 +242,28 @@ class Acceptor:
             delivery_id=delivery_id,
             destination=destination_name,
             idempotency_key=idempotency_key,
+        )
+
+    def _patient_columns(self, event: CareTransitionEvent) -> tuple[str, str, bool]:
+        """Pseudonymous key, masked identifier, protected flag; a receipt names no patient."""
+        if event.patient is None:
+            return "", "-", False
+        identifier = event.patient.primary_identifier
+        return patient_key(identifier, self._secret), identifier.masked, event.patient.is_protected
+
+    async def _record_receipt(
+        self, session: AsyncSession, event: CareTransitionEvent, message_id: str
+    ) -> None:
+        receipt = receipt_of(event)
+        if receipt is None:
+            return
+        responds_to, code = receipt
+        await record_receipt(
+            session,
+            at=self._clock.now(),
+            receipt_message_id=message_id,
+            responds_to=responds_to,
+            code=code,
         )
 
     async def _seen_transport_id(self, session: AsyncSession, inbound: Inbound) -> str | None:
@@ -259,6 +296,23 @@ class Acceptor:
                     message_id=message_id,
                 )
             )
+
+    async def _audit_ignored(self, inbound: Inbound, ignored: MessageIgnored) -> None:
+        """Well-formed traffic with no care-transition event in it: answered AA, routed nowhere."""
+        log.info("message ignored via %s: %s", inbound.entrypoint, ignored.reason)
+        try:
+            async with self._db.session() as session, session.begin():
+                audit.record(
+                    session,
+                    at=self._clock.now(),
+                    action="ignored",
+                    entrypoint=inbound.entrypoint,
+                    reason=ignored.reason,
+                    correlation_id=inbound.correlation_id,
+                    size=len(inbound.body),
+                )
+        except (OperationalError, DBAPIError, OSError):
+            log.error("could not audit an ignored message: database unavailable")
 
     async def _audit_rejection(self, inbound: Inbound, rejected: MessageRejected) -> None:
         """Best effort: a rejection is answered to the sender whether or not this row lands."""
