@@ -62,3 +62,25 @@ def test_the_batch_fixture_is_real_hl7_for_hl7apy() -> None:
     for message in split_batch(text):
         parsed = hl7apy.parser.parse_message(message, find_groups=False)
         assert parsed.msh.msh_10.to_er7() == parse_er7(message).msh.raw(10)
+
+
+EVENT_FIXTURES = sorted(
+    str(path.relative_to(FIXTURES)) for path in (FIXTURES / "events").rglob("*.hl7")
+)
+_KEY_FIELDS = {"SCH": 2, "MRG": 1, "MSA": 2, "PV1": 19, "AIP": 3, "AIG": 3}
+
+
+@pytest.mark.parametrize("name", EVENT_FIXTURES)
+def test_every_event_fixture_is_real_hl7_for_hl7apy(name: str) -> None:
+    # Given a golden message of any event type (SIU, ADT^A40, home-care A01/A03, ACK, …)
+    text = fixture(name)
+    # When hl7apy (validation off) and our parser both read it
+    theirs = hl7apy.parser.parse_message(for_hl7apy(text), find_groups=False)
+    ours = parse_er7(text)
+    # Then they see the same segments and the same key field of each event's own segments
+    assert [child.name for child in theirs.children] == [s.name for s in ours.all_segments]
+    assert theirs.msh.msh_10.to_er7() == ours.msh.raw(10)
+    for child, segment in zip(theirs.children, ours.all_segments, strict=True):
+        field = _KEY_FIELDS.get(segment.name)
+        if field is not None and segment.raw(field):
+            assert getattr(child, f"{segment.name.lower()}_{field}").to_er7() == segment.raw(field)

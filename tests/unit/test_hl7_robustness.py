@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge.domain.errors import MessageRejected
+from bridge.domain.errors import MessageIgnored, MessageRejected
 from bridge.domain.hl7.ack import build_ack, parse_ack
 from bridge.domain.hl7.decode import decode_hl7
 from bridge.domain.hl7.er7 import MAX_MESSAGE_SIZE, parse_er7, split_batch
@@ -45,11 +45,14 @@ ER7_PIECES = [
 
 
 def outcome(action: Callable[[str], object], text: str) -> object:
-    """What ``action`` returns, or the MessageRejected it raises; anything else propagates."""
+    """What ``action`` returns, or the MessageRejected / MessageIgnored it raises; anything else
+    propagates."""
     try:
         return action(text)
     except MessageRejected as rejected:
         return rejected
+    except MessageIgnored as ignored:
+        return ignored
 
 
 def decode_or_reject(text: str) -> None:
@@ -58,6 +61,8 @@ def decode_or_reject(text: str) -> None:
     result = outcome(decode_hl7, text)
     if isinstance(result, MessageRejected):
         assert result.location
+        assert result.reason
+    elif isinstance(result, MessageIgnored):
         assert result.reason
     else:
         assert isinstance(result, CareTransitionEvent)

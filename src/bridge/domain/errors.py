@@ -15,3 +15,16 @@ class MessageRejected(Exception):
         self.location = location
         self.code = code
         super().__init__(f"{location}: {reason}" if location else reason)
+
+
+class MessageIgnored(Exception):
+    """A well-formed message that carries no care-transition event (e.g. an ADT^A08 without
+    PV2-9: ordinary demographics traffic). Answered positively (HL7 AA), routed nowhere.
+
+    Deliberately not a :class:`MessageRejected`: nothing is wrong with the message, and the
+    sender must not be told to fix it or to send it again.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)

@@ -11,6 +11,7 @@ from bridge.domain.fhir.conformance import (
     admission_information_code_system,
     event_code_system,
     message_definitions,
+    responsible_party_code_system,
 )
 from bridge.domain.fhir.encode import encode_message_bundle
 from bridge.domain.fhir.examples import (
@@ -19,12 +20,22 @@ from bridge.domain.fhir.examples import (
     EXAMPLE_NOW,
     EXAMPLE_ROUTE,
     admission_example,
+    example_event,
     protected_person_example,
 )
 from bridge.domain.fhir.structure_definitions import structure_definitions
-from bridge.domain.model import CareTransitionEvent
+from bridge.domain.fhir.structure_definitions_events import event_structure_definitions
+from bridge.domain.model import CareTransitionEvent, EventCode
 
 CANONICAL_SCHEMA = "canonical/care-transition-event.schema.json"
+EXAMPLE_EVENTS = (
+    EventCode.PATIENT_MERGE,
+    EventCode.SIP_MEETING_BOOKED,
+    EventCode.SIP_PLAN_ESTABLISHED,
+    EventCode.HOMECARE_ENROLMENT_STARTED,
+    EventCode.RECEIPT,
+)
+"""Events with a published example beside the admission (one per resource family)."""
 
 
 def schema_files() -> dict[str, str]:
@@ -33,13 +44,18 @@ def schema_files() -> dict[str, str]:
         CANONICAL_SCHEMA: CareTransitionEvent.model_json_schema(),
         "fhir/CodeSystem-care-transition-event.json": event_code_system(),
         "fhir/CodeSystem-admission-information.json": admission_information_code_system(),
+        "fhir/CodeSystem-responsible-party.json": responsible_party_code_system(),
         "fhir/Bundle-message-definitions.json": message_definitions(),
         "fhir/examples/Bundle-admission-example.json": example_bundle(admission_example()),
         "fhir/examples/Bundle-protected-person-example.json": example_bundle(
             protected_person_example()
         ),
     }
-    for definition in structure_definitions():
+    for code in EXAMPLE_EVENTS:
+        resources[f"fhir/examples/Bundle-{code.value}-example.json"] = example_bundle(
+            example_event(code)
+        )
+    for definition in [*structure_definitions(), *event_structure_definitions()]:
         resources[f"fhir/StructureDefinition-{definition['id']}.json"] = definition
     return {path: _text(content) for path, content in sorted(resources.items())}
 

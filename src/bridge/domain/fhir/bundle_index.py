@@ -59,16 +59,36 @@ class BundleIndex:
         """A care unit from a reference: its HSA identifier and name, inline or in the entry."""
         target = opt_str(reference, "reference", path)
         index = None if target is None else self.resolve(target)
+        code = ward_code(reference, path)
         if index is not None:
             if self.type_of(index) != resource_type:
                 return None
-            return _unit_of_resource(self.resources[index], self.path(index))
+            unit = _unit_of_resource(self.resources[index], self.path(index))
+            return unit if code is None else unit.model_copy(update={"code": code})
         declared = opt_str(reference, "type", path) or _type_in(target)
         if declared not in (None, resource_type):
             return None
-        identifier = opt_obj(reference, "identifier", path)
-        hsa_id = None if identifier is None else _hsa_value(identifier, f"{path}.identifier")
-        return CareUnit(hsa_id=hsa_id, name=opt_str(reference, "display", path))
+        return CareUnit(
+            hsa_id=hsa_of_reference(reference, path),
+            name=opt_str(reference, "display", path),
+            code=code,
+        )
+
+
+def hsa_of_reference(reference: Json, path: str) -> str | None:
+    """The HSA-id in a reference's logical identifier, if it has one."""
+    identifier = opt_obj(reference, "identifier", path)
+    return None if identifier is None else _hsa_value(identifier, f"{path}.identifier")
+
+
+def ward_code(element: Json, path: str) -> str | None:
+    """The ``ward-code`` extension of a reference (the unit's local code, HL7 PV1-3 PL-1)."""
+    for index, extension in enumerate(opt_list(element, "extension", path)):
+        extension_path = f"{path}.extension[{index}]"
+        extension = obj(extension, extension_path)
+        if opt_str(extension, "url", extension_path) == codes.WARD_CODE_URL:
+            return opt_str(extension, "valueString", extension_path)
+    return None
 
 
 def _unit_of_resource(resource: Json, path: str) -> CareUnit:

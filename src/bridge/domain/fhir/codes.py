@@ -20,7 +20,7 @@ from bridge.domain.identifiers import (
     SAMORDNINGSNUMMER_SYSTEM,
     IdentifierKind,
 )
-from bridge.domain.model import EventCode, SecurityLabel
+from bridge.domain.model import EventCode, ResponsibleParty, SecurityLabel
 
 FHIR_VERSION = "4.0.1"
 RELEASE_DATE = "2025-03-01"
@@ -37,6 +37,11 @@ URI_SYSTEM = "urn:ietf:rfc:3986"
 PATIENT_PROFILE = f"{EXTENSION_BASE}bridge-patient"
 ENCOUNTER_PROFILE = f"{EXTENSION_BASE}bridge-encounter"
 MESSAGE_HEADER_PROFILE = f"{EXTENSION_BASE}bridge-message-header"
+APPOINTMENT_PROFILE = f"{EXTENSION_BASE}bridge-appointment"
+CAREPLAN_PROFILE = f"{EXTENSION_BASE}bridge-careplan"
+CARETEAM_PROFILE = f"{EXTENSION_BASE}bridge-careteam"
+CONSENT_PROFILE = f"{EXTENSION_BASE}bridge-consent"
+EPISODE_OF_CARE_PROFILE = f"{EXTENSION_BASE}bridge-episode-of-care"
 
 ESTIMATED_DISCHARGE_URL = f"{EXTENSION_BASE}estimated-discharge-date"
 HOUSING_SITUATION_URL = f"{EXTENSION_BASE}housing-situation"
@@ -44,9 +49,21 @@ SOCIAL_SITUATION_URL = f"{EXTENSION_BASE}social-situation"
 CARE_NEEDS_ASSESSMENT_URL = f"{EXTENSION_BASE}care-needs-assessment"
 OCCURRED_AT_URL = f"{EXTENSION_BASE}occurred-at"
 MESSAGE_ORIGIN_URL = f"{EXTENSION_BASE}message-origin"
+WARD_CODE_URL = f"{EXTENSION_BASE}ward-code"
+RESPONSIBLE_PARTY_URL = f"{EXTENSION_BASE}responsible-party"
+OVERALL_RESPONSIBILITY_URL = f"{EXTENSION_BASE}overall-responsibility"
+
+NAMING_SYSTEM_BASE = f"{CANONICAL_BASE}NamingSystem/"
+SIP_MEETING_ID_SYSTEM = f"{NAMING_SYSTEM_BASE}sip-meeting-id"
+SIP_PLAN_ID_SYSTEM = f"{NAMING_SYSTEM_BASE}sip-plan-id"
+HOMECARE_EPISODE_ID_SYSTEM = f"{NAMING_SYSTEM_BASE}homecare-episode-id"
+RESPONSIBLE_PARTY_SYSTEM = f"{CANONICAL_BASE}CodeSystem/responsible-party"
 
 ACT_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 IDENTIFIER_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v2-0203"
+CONSENT_SCOPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/consentscope"
+LOINC_SYSTEM = "http://loinc.org"
+PATIENT_CONSENT_LOINC = "59284-0"
 MESSAGE_TRANSPORT_SYSTEM = "http://terminology.hl7.org/CodeSystem/message-transport"
 
 LOCAL_RESERVNUMMER_SYSTEM = "urn:bridge:local-reservnummer"
@@ -71,6 +88,13 @@ CLASS_DISPLAY = {"IMP": "inpatient encounter", "AMB": "ambulatory", "EMER": "eme
 SECURITY_LABEL_DISPLAY = {
     SecurityLabel.SEKRETESSMARKERING: "Sekretessmarkering",
     SecurityLabel.SKYDDAD_FOLKBOKFORING: "Skyddad folkbokföring",
+}
+
+
+RESPONSIBLE_PARTY_DISPLAY = {
+    ResponsibleParty.REGION: "Region",
+    ResponsibleParty.MUNICIPALITY: "Municipality",
+    ResponsibleParty.OTHER: "Other",
 }
 
 
@@ -169,6 +193,12 @@ EVENT_DEFINITIONS: dict[EventCode, EventDefinition] = {
         "Receipt",
         "The receiving system confirms that a notice is in its worklist. Swedish: kvittens.",
     ),
+    EventCode.DEVIATION: EventDefinition(
+        "Collaboration deviation",
+        "A legal deadline of the care transition was missed or met late; the message carries a "
+        "DetectedIssue naming the rule, the stay, the sending and receiving units and how late. "
+        "Swedish: avvikelse i samverkan.",
+    ),
 }
 
 ADMISSION_INFORMATION_DEFINITIONS: dict[AdmissionInformationCode, EventDefinition] = {
@@ -184,6 +214,22 @@ ADMISSION_INFORMATION_DEFINITIONS: dict[AdmissionInformationCode, EventDefinitio
         "Current assessment of care needs",
         "The ward's current assessment of the patient's needs for care and social services. "
         "Swedish: nulägesbedömning av vård- och omsorgsbehov.",
+    ),
+}
+
+
+RESPONSIBLE_PARTY_DEFINITIONS: dict[ResponsibleParty, EventDefinition] = {
+    ResponsibleParty.REGION: EventDefinition(
+        "Region", "The region answers for it: health care. Swedish: regionen (hälso- och sjukvård)."
+    ),
+    ResponsibleParty.MUNICIPALITY: EventDefinition(
+        "Municipality",
+        "The municipality answers for it: social services and municipal health care. Swedish: "
+        "kommunen (socialtjänst, kommunal hälso- och sjukvård).",
+    ),
+    ResponsibleParty.OTHER: EventDefinition(
+        "Other",
+        "Someone else answers for it, e.g. a relative or a private provider. Swedish: annan.",
     ),
 }
 

@@ -109,10 +109,69 @@ def _message_definition(code: EventCode) -> Json:
         ),
         "description": found.definition,
         "eventCoding": {"system": EVENT_CODE_SYSTEM, "code": code.value},
-        "category": "notification",
-        "focus": [
-            {"code": "Encounter", "profile": codes.ENCOUNTER_PROFILE, "min": 0, "max": "1"},
-            {"code": "Patient", "profile": codes.PATIENT_PROFILE, "min": 0, "max": "1"},
-        ],
-        "responseRequired": "always",
+        "category": "consequence" if code is EventCode.RECEIPT else "notification",
+        "focus": _FOCUS.get(code, _STAY_FOCUS),
+        "responseRequired": "never" if code is EventCode.RECEIPT else "always",
+    }
+
+
+_STAY_FOCUS = [
+    {"code": "Encounter", "profile": codes.ENCOUNTER_PROFILE, "min": 0, "max": "1"},
+    {"code": "Patient", "profile": codes.PATIENT_PROFILE, "min": 0, "max": "1"},
+]
+
+
+def _one(resource_type: str, profile: str) -> list[Json]:
+    return [{"code": resource_type, "profile": profile, "min": 1, "max": "1"}]
+
+
+_FOCUS: dict[EventCode, list[Json]] = {
+    EventCode.PATIENT_MERGE: _one("Patient", codes.PATIENT_PROFILE),
+    **{
+        code: _one("Appointment", codes.APPOINTMENT_PROFILE)
+        for code in (
+            EventCode.SIP_MEETING_BOOKED,
+            EventCode.SIP_MEETING_MOVED,
+            EventCode.SIP_MEETING_CANCELLED,
+        )
+    },
+    **{
+        code: _one("CarePlan", codes.CAREPLAN_PROFILE)
+        for code in (
+            EventCode.SIP_PLAN_ESTABLISHED,
+            EventCode.SIP_PLAN_UPDATED,
+            EventCode.SIP_PLAN_CLOSED,
+        )
+    },
+    **{
+        code: _one("EpisodeOfCare", codes.EPISODE_OF_CARE_PROFILE)
+        for code in (EventCode.HOMECARE_ENROLMENT_STARTED, EventCode.HOMECARE_ENROLMENT_ENDED)
+    },
+    EventCode.RECEIPT: [],
+}
+"""MessageDefinition.focus per event (docs/mapping.md); the rest focus on the stay."""
+
+
+def responsible_party_code_system() -> Json:
+    """CodeSystem responsible-party: which huvudman answers for a SIP intervention."""
+    concepts = [
+        {"code": party.value, "display": found.display, "definition": found.definition}
+        for party, found in codes.RESPONSIBLE_PARTY_DEFINITIONS.items()
+    ]
+    return {
+        **metadata(
+            "CodeSystem",
+            "responsible-party",
+            codes.RESPONSIBLE_PARTY_SYSTEM,
+            "ResponsibleParty",
+            "Responsible party (huvudman) in a SIP",
+        ),
+        "description": (
+            "Who answers for an intervention of a samordnad individuell plan, whom a participant "
+            "represents, and who holds the overall responsibility."
+        ),
+        "caseSensitive": True,
+        "content": "complete",
+        "count": len(concepts),
+        "concept": concepts,
     }

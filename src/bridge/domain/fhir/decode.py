@@ -24,10 +24,21 @@ from bridge.domain.errors import MessageRejected
 from bridge.domain.fhir import codes
 from bridge.domain.fhir.bundle_index import BundleIndex
 from bridge.domain.fhir.datetimes import parse_datetime
+from bridge.domain.fhir.home_care import read_episode_of_care
+from bridge.domain.fhir.merge import read_merge
 from bridge.domain.fhir.read_encounter import extension_map, read_encounter
 from bridge.domain.fhir.read_patient import read_patient
 from bridge.domain.fhir.reader import Json, obj, opt_list, opt_obj, opt_str, quoted
-from bridge.domain.model import EVENT_CODE_SYSTEM, CareTransitionEvent, EventCode, MessageOrigin
+from bridge.domain.fhir.receipt import read_receipt
+from bridge.domain.fhir.sip_meeting import read_appointment
+from bridge.domain.fhir.sip_plan import read_sip_plan
+from bridge.domain.model import (
+    EVENT_CODE_SYSTEM,
+    REQUIRED_PART,
+    CareTransitionEvent,
+    EventCode,
+    MessageOrigin,
+)
 
 MAX_BODY_BYTES = 1 << 20
 MAX_MESSAGE_ID = 199
@@ -126,18 +137,94 @@ def _decode(bundle: Json) -> CareTransitionEvent:
     index = BundleIndex(bundle)
     header = _header(index)
     event = _event(header)
+    origin = _origin(bundle, header)
+    occurred_at = _occurred_at(header)
+    if event is EventCode.RECEIPT or "response" in header:
+        return CareTransitionEvent(
+            event=EventCode.RECEIPT,
+            origin=origin,
+            occurred_at=occurred_at,
+            receipt=read_receipt(index, header, HEADER),
+        )
     encounter_at = _encounter_position(index, header)
     encounter, admission_info = (
         (None, None) if encounter_at is None else read_encounter(index, encounter_at)
     )
-    return CareTransitionEvent(
-        event=event,
-        origin=_origin(bundle, header),
-        occurred_at=_occurred_at(header),
-        patient=read_patient(index, _patient_position(index, header, encounter_at)),
-        encounter=encounter,
-        admission_info=admission_info,
-    )
+    patient_at = _patient_position(index, header, encounter_at)
+    patient = read_patient(index, patient_at)
+    part = _part(event, index, header, patient_at)
+    try:
+        return CareTransitionEvent(
+            event=event,
+            origin=origin,
+            occurred_at=occurred_at,
+            patient=patient,
+            encounter=encounter,
+            admission_info=admission_info,
+            **part,
+        )
+    except ValidationError as error:
+        raise MessageRejected(model_problem(error), f"{HEADER}.eventCoding") from None
+
+
+def model_problem(error: ValidationError) -> str:
+    """The first problem the canonical model found, in words for the sender."""
+    return str(error.errors()[0]["msg"]).removeprefix("Value error, ")
+
+
+_PART_RESOURCES = {
+    "sip_meeting": ("Appointment", read_appointment),
+    "sip_plan": ("CarePlan", read_sip_plan),
+    "home_care": ("EpisodeOfCare", read_episode_of_care),
+}
+
+
+def _part(event: EventCode, index: BundleIndex, header: Json, patient_at: int) -> dict[str, Any]:
+    """The event's own part (docs/mapping.md): the focus resource of the type it needs."""
+    part = REQUIRED_PART.get(event)
+    if part is None:
+        return {}
+    if part == "merge":
+        try:
+            return {"merge": read_merge(index, patient_at)}
+        except ValidationError as error:
+            raise MessageRejected(model_problem(error), index.path(patient_at)) from None
+    resource_type, reader = _PART_RESOURCES[part]
+    position = _focus_of_type(index, header, resource_type)
+    if position is None:
+        raise MessageRejected(
+            f"a {event.value} message needs a {resource_type} entry",
+            "Bundle.entry",
+            code="required",
+        )
+    try:
+        return {part: reader(index, position)}
+    except ValidationError as error:
+        raise MessageRejected(model_problem(error), index.path(position)) from None
+
+
+def _focus_of_type(index: BundleIndex, header: Json, resource_type: str) -> int | None:
+    """The focus entry of that type, else the first entry of that type."""
+    for position in _focus_positions(index, header):
+        if index.type_of(position) == resource_type:
+            return position
+    return index.first_of(resource_type)
+
+
+def _focus_positions(index: BundleIndex, header: Json) -> list[int]:
+    found: list[int] = []
+    for position, focus in enumerate(opt_list(header, "focus", HEADER)):
+        path = f"{HEADER}.focus[{position}]"
+        reference = opt_str(obj(focus, path), "reference", path)
+        if reference is None:
+            continue
+        target = index.resolve(reference)
+        if target is None:
+            raise MessageRejected(
+                "focus must reference an entry in the Bundle", f"{path}.reference"
+            )
+        found.append(target)
+    return found
 
 
 def _header(index: BundleIndex) -> Json:
@@ -192,35 +279,27 @@ def _event_code(code: str | None, path: str) -> EventCode:
 
 
 def _encounter_position(index: BundleIndex, header: Json) -> int | None:
-    for position, focus in enumerate(opt_list(header, "focus", HEADER)):
-        path = f"{HEADER}.focus[{position}]"
-        reference = opt_str(obj(focus, path), "reference", path)
-        if reference is None:
-            continue
-        target = index.resolve(reference)
-        if target is None:
-            raise MessageRejected(
-                "focus must reference an entry in the Bundle", f"{path}.reference"
-            )
-        if index.type_of(target) == "Encounter":
-            return target
-    return index.first_of("Encounter")
+    return _focus_of_type(index, header, "Encounter")
+
+
+_SUBJECT_KEYS = ("subject", "patient")
 
 
 def _patient_position(index: BundleIndex, header: Json, encounter_at: int | None) -> int:
-    candidates: list[tuple[Json, str]] = []
-    if encounter_at is not None:
-        path = index.path(encounter_at)
-        subject = opt_obj(index.resources[encounter_at], "subject", path)
-        if subject is not None:
-            candidates.append((subject, f"{path}.subject"))
-    for position, focus in enumerate(opt_list(header, "focus", HEADER)):
-        candidates.append((obj(focus, f"{HEADER}.focus[{position}]"), f"{HEADER}.focus"))
-    for reference, path in candidates:
-        target = opt_str(reference, "reference", path)
-        found = None if target is None else index.resolve(target)
-        if found is not None and index.type_of(found) == "Patient":
-            return found
+    """The focus Patient, else the subject of the Encounter or of the focus, else the first."""
+    focus = _focus_positions(index, header)
+    for position in focus:
+        if index.type_of(position) == "Patient":
+            return position
+    holders = ([] if encounter_at is None else [encounter_at]) + focus
+    for holder in holders:
+        resource, path = index.resources[holder], index.path(holder)
+        for key in _SUBJECT_KEYS:
+            reference = opt_obj(resource, key, path)
+            target = None if reference is None else opt_str(reference, "reference", f"{path}.{key}")
+            found = None if target is None else index.resolve(target)
+            if found is not None and index.type_of(found) == "Patient":
+                return found
     found = index.first_of("Patient")
     if found is None:
         raise MessageRejected("the message has no Patient entry", "Bundle.entry")

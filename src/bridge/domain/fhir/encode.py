@@ -1,9 +1,9 @@
 """Canonical event → FHIR R4 (4.0.1) message Bundle, as plain dicts ready for orjson.
 
-The Bundle holds, in this order: the MessageHeader (``focus`` → the Encounter, or the Patient
-when the event has no stay), the Patient and the Encounter. Entries are addressed by
-``urn:uuid:`` fullUrls derived from ``bundle_id``, so one delivery always encodes to the same
-bytes. docs/mapping.md (FHIR section) is the contract; this module builds plain dicts and never
+The Bundle holds the MessageHeader first, then the Patient and the resources the event's kind
+needs (docs/mapping.md, "Which resources each event carries"); ``focus`` points at the one the
+event is about. Entries are addressed by ``urn:uuid:`` fullUrls derived from ``bundle_id``, so
+one delivery always encodes to the same bytes. This module builds plain dicts and never
 constructs fhir.resources models, which are far too slow for the hot path.
 """
 
@@ -18,36 +18,16 @@ import orjson
 from bridge import __version__
 from bridge.domain.fhir import codes
 from bridge.domain.fhir.datetimes import format_datetime
-from bridge.domain.fhir.person_identifiers import patient_identifier
-from bridge.domain.identifiers import HSA_SYSTEM
-from bridge.domain.model import (
-    EVENT_CODE_SYSTEM,
-    SECURITY_LABEL_SYSTEM,
-    Address,
-    AdmissionInformation,
-    CareTransitionEvent,
-    CareUnit,
-    Encounter,
-    EventCode,
-    MessageOrigin,
-    Patient,
-)
+from bridge.domain.fhir.entries import EntryIds, Json, entry
+from bridge.domain.fhir.home_care import write_episode_of_care
+from bridge.domain.fhir.merge import write_merge
+from bridge.domain.fhir.receipt import write_response
+from bridge.domain.fhir.sip_meeting import write_appointment
+from bridge.domain.fhir.sip_plan import write_sip_plan
+from bridge.domain.fhir.write_stay import ENCOUNTER_STATUS, encounter_resource, patient_resource
+from bridge.domain.model import EVENT_CODE_SYSTEM, CareTransitionEvent, MessageOrigin
 
-Json = dict[str, Any]
-
-_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, codes.CANONICAL_BASE)
-
-ENCOUNTER_STATUS: dict[EventCode, str] = {
-    EventCode.ADMISSION: "in-progress",
-    EventCode.TRANSFER: "in-progress",
-    EventCode.ESTIMATED_DISCHARGE_CHANGED: "in-progress",
-    EventCode.DISCHARGE_READY: "in-progress",
-    EventCode.DISCHARGE_READY_WITHDRAWN: "in-progress",
-    EventCode.DISCHARGE_CANCELLED: "in-progress",
-    EventCode.DISCHARGE: "finished",
-    EventCode.ADMISSION_CANCELLED: "cancelled",
-}
-"""Encounter.status per event; events that say nothing about the stay send ``unknown``."""
+__all__ = ["ENCOUNTER_STATUS", "bundle_identifier", "dumps", "encode_message_bundle"]
 
 
 def encode_message_bundle(
@@ -61,12 +41,15 @@ def encode_message_bundle(
     destination_endpoint: str,
     now: datetime,
 ) -> dict[str, Any]:
-    """The FHIR message Bundle for ``event``; a protected person's address is never in it."""
+    """The FHIR message Bundle for ``event``; a protected person's address is never in it.
+
+    Raises :class:`ValueError` for a ``bundle_id`` that is not a FHIR id (the caller's mistake)
+    and :class:`~bridge.domain.errors.MessageRejected` for a receipt FHIR cannot carry.
+    """
     if not codes.FHIR_ID.fullmatch(bundle_id):
         raise ValueError("bundle_id must be a FHIR id ([A-Za-z0-9-.]{1,64})")
     event = event.for_destination()
-    ids = _EntryIds(bundle_id)
-    has_encounter = event.encounter is not None or event.admission_info is not None
+    ids = EntryIds(bundle_id)
     source = {
         "name": source_name,
         "software": "bridge",
@@ -74,18 +57,51 @@ def encode_message_bundle(
         "endpoint": source_endpoint,
     }
     destination = {"name": destination_name, "endpoint": destination_endpoint}
-    header = _message_header(event, ids, source, destination, has_encounter)
-    entries = [_entry(header), _entry(_patient(event.patient, ids))]
-    if has_encounter:
-        entries.append(_entry(_encounter(event, ids)))
+    header = _message_header(event, ids, source, destination)
+    resources, focus = _resources(event, ids, header)
+    if focus is not None:
+        header["focus"] = [ids.reference(focus)]
     return {
         "resourceType": "Bundle",
         "id": bundle_id,
         "identifier": bundle_identifier(idempotency_key),
         "type": "message",
         "timestamp": format_datetime(now),
-        "entry": entries,
+        "entry": [entry(header), *(entry(resource) for resource in resources)],
     }
+
+
+def _resources(
+    event: CareTransitionEvent, ids: EntryIds, header: Json
+) -> tuple[list[Json], str | None]:
+    """The entries after the MessageHeader, and the role of the one the focus points at."""
+    resources: list[Json] = []
+    focus: str | None = "Patient"
+    if event.patient is not None:
+        patient = patient_resource(event.patient, ids.patient)
+        resources.append(patient)
+        if event.merge is not None:
+            resources.append(write_merge(patient, event.merge, event.patient, ids))
+    if event.encounter is not None or event.admission_info is not None:
+        resources.append(encounter_resource(event, ids))
+        focus = "Encounter"
+    if event.sip_meeting is not None:
+        resources.append(write_appointment(event.sip_meeting, ids))
+        focus = "Appointment"
+    if event.sip_plan is not None:
+        resources += write_sip_plan(event.sip_plan, ids)
+        focus = "CarePlan"
+    if event.home_care is not None:
+        resources.append(write_episode_of_care(event.home_care, ids))
+        focus = "EpisodeOfCare"
+    if event.merge is not None:
+        focus = "Patient"
+    if event.receipt is not None:
+        response, outcome = write_response(event.receipt, ids)
+        header["response"] = response
+        resources += outcome
+        focus = None
+    return resources, focus
 
 
 def dumps(bundle: dict[str, Any]) -> bytes:
@@ -104,30 +120,14 @@ def bundle_identifier(idempotency_key: str) -> Json:
     return {"system": codes.IDEMPOTENCY_KEY_SYSTEM, "value": idempotency_key}
 
 
-class _EntryIds:
-    """Stable resource ids (UUIDs, so fullUrls are ``urn:uuid:<id>``) for one bundle's entries."""
-
-    __slots__ = ("encounter", "header", "patient")
-
-    def __init__(self, bundle_id: str) -> None:
-        self.header = str(uuid.uuid5(_NAMESPACE, f"{bundle_id}/MessageHeader"))
-        self.patient = str(uuid.uuid5(_NAMESPACE, f"{bundle_id}/Patient"))
-        self.encounter = str(uuid.uuid5(_NAMESPACE, f"{bundle_id}/Encounter"))
-
-
-def _entry(resource: Json) -> Json:
-    return {"fullUrl": f"urn:uuid:{resource['id']}", "resource": resource}
-
-
 def _message_header(
-    event: CareTransitionEvent, ids: _EntryIds, source: Json, destination: Json, has_encounter: bool
+    event: CareTransitionEvent, ids: EntryIds, source: Json, destination: Json
 ) -> Json:
     extensions = [_origin_extension(event.origin)]
     if event.occurred_at is not None:
         extensions.insert(
             0, {"url": codes.OCCURRED_AT_URL, "valueDateTime": format_datetime(event.occurred_at)}
         )
-    focus = ids.encounter if has_encounter else ids.patient
     return {
         "resourceType": "MessageHeader",
         "id": ids.header,
@@ -140,7 +140,6 @@ def _message_header(
         },
         "destination": [destination],
         "source": source,
-        "focus": [{"reference": f"urn:uuid:{focus}"}],
     }
 
 
@@ -157,128 +156,3 @@ def _origin_extension(origin: MessageOrigin) -> Json:
     if origin.hl7_version:
         parts.append({"url": "hl7Version", "valueString": origin.hl7_version})
     return {"url": codes.MESSAGE_ORIGIN_URL, "extension": parts}
-
-
-def _patient(patient: Patient, ids: _EntryIds) -> Json:
-    meta: Json = {"profile": [codes.PATIENT_PROFILE]}
-    if patient.security_labels:
-        meta["security"] = [
-            {"system": SECURITY_LABEL_SYSTEM, "code": label.value, "display": display}
-            for label, display in codes.SECURITY_LABEL_DISPLAY.items()
-            if label in patient.security_labels
-        ]
-    resource: Json = {
-        "resourceType": "Patient",
-        "id": ids.patient,
-        "meta": meta,
-        "identifier": [patient_identifier(ident) for ident in patient.identifiers],
-    }
-    if patient.name is not None:
-        name: Json = {"use": "official"}
-        _put(name, "family", patient.name.family)
-        _put_list(name, "given", patient.name.given)
-        resource["name"] = [name]
-    _put(resource, "gender", patient.gender)
-    if patient.birth_date is not None:
-        resource["birthDate"] = patient.birth_date.isoformat()
-    if patient.address is not None and not patient.is_protected:
-        resource["address"] = [_address(patient.address)]
-    if patient.primary_care_unit is not None:
-        resource["generalPractitioner"] = [
-            _unit_reference("Organization", patient.primary_care_unit)
-        ]
-    return resource
-
-
-def _address(address: Address) -> Json:
-    result: Json = {"use": "home"}
-    _put_list(result, "line", address.lines)
-    _put(result, "city", address.city)
-    _put(result, "postalCode", address.postal_code)
-    _put(result, "country", address.country)
-    return result
-
-
-def _unit_reference(resource_type: str, unit: CareUnit) -> Json:
-    reference: Json = {"type": resource_type}
-    if unit.hsa_id:
-        reference["identifier"] = {"system": HSA_SYSTEM, "value": unit.hsa_id}
-    _put(reference, "display", unit.name)
-    return reference
-
-
-def _encounter(event: CareTransitionEvent, ids: _EntryIds) -> Json:
-    encounter = event.encounter or Encounter()
-    resource: Json = {
-        "resourceType": "Encounter",
-        "id": ids.encounter,
-        "meta": {"profile": [codes.ENCOUNTER_PROFILE]},
-    }
-    extensions = _encounter_extensions(encounter, event.admission_info)
-    if extensions:
-        resource["extension"] = extensions
-    if encounter.visit_number:
-        resource["identifier"] = [_visit_number(encounter.visit_number)]
-    resource["status"] = ENCOUNTER_STATUS.get(event.event, "unknown")
-    resource["class"] = {
-        "system": codes.ACT_CODE_SYSTEM,
-        "code": encounter.class_code,
-        "display": codes.CLASS_DISPLAY[encounter.class_code],
-    }
-    resource["subject"] = {"reference": f"urn:uuid:{ids.patient}"}
-    _put_period(resource, encounter)
-    _put_admission_reason(resource, event.admission_info)
-    if encounter.unit is not None:
-        resource["location"] = [{"location": _unit_reference("Location", encounter.unit)}]
-        resource["serviceProvider"] = _unit_reference("Organization", encounter.unit)
-    return resource
-
-
-def _visit_number(value: str) -> Json:
-    return {
-        "type": {"coding": [{"system": codes.IDENTIFIER_TYPE_SYSTEM, "code": "VN"}]},
-        "value": value,
-    }
-
-
-def _put_period(resource: Json, encounter: Encounter) -> None:
-    period: Json = {}
-    if encounter.admitted_at is not None:
-        period["start"] = format_datetime(encounter.admitted_at)
-    if encounter.discharged_at is not None:
-        period["end"] = format_datetime(encounter.discharged_at)
-    if period:
-        resource["period"] = period
-
-
-def _put_admission_reason(resource: Json, info: AdmissionInformation | None) -> None:
-    if info is not None and info.reason_for_admission:
-        resource["reasonCode"] = [{"text": info.reason_for_admission}]
-
-
-def _encounter_extensions(encounter: Encounter, info: AdmissionInformation | None) -> list[Json]:
-    extensions: list[Json] = []
-    if encounter.estimated_discharge is not None:
-        value = format_datetime(encounter.estimated_discharge)
-        extensions.append({"url": codes.ESTIMATED_DISCHARGE_URL, "valueDateTime": value})
-    if info is not None:
-        for url, text in (
-            (codes.HOUSING_SITUATION_URL, info.housing_situation),
-            (codes.SOCIAL_SITUATION_URL, info.social_situation),
-            (codes.CARE_NEEDS_ASSESSMENT_URL, info.care_needs_assessment),
-        ):
-            if text:
-                extensions.append({"url": url, "valueString": text})
-    return extensions
-
-
-def _put(target: Json, key: str, value: str | None) -> None:
-    """Set ``key`` only for a non-empty value: FHIR has no empty strings."""
-    if value:
-        target[key] = value
-
-
-def _put_list(target: Json, key: str, values: tuple[str, ...]) -> None:
-    kept = [value for value in values if value]
-    if kept:
-        target[key] = kept

@@ -17,11 +17,20 @@ from bridge.domain.model import (
     CareUnit,
     Encounter,
     EventCode,
+    HomeCareEnrolment,
     HumanName,
     MessageOrigin,
+    Participant,
     Patient,
     PatientIdentifier,
+    PatientMerge,
+    Receipt,
+    ResponsibleParty,
     SecurityLabel,
+    SipConsent,
+    SipIntervention,
+    SipMeeting,
+    SipPlan,
 )
 
 EXAMPLE_BUNDLE_ID = "3f6d2a9e-4b1c-4f7a-9d2e-0c5b8a1e7f10"
@@ -94,3 +103,173 @@ def protected_person_example() -> CareTransitionEvent:
     )
     origin = admission.origin.model_copy(update={"message_id": "TC20250303101544"})
     return admission.model_copy(update={"patient": patient, "origin": origin})
+
+
+_TOLVAN = PatientIdentifier(kind=IdentifierKind.PERSONNUMMER, value="191212121212")
+_WARD = CareUnit(
+    hsa_id="SE2321000230-MAVD", name="Medicinavdelning 3, Visby lasarett", code="MAVD3"
+)
+_HOME_CARE_UNIT = CareUnit(
+    hsa_id="SE2321000230-HSJV", name="Hemsjukvården Visby", code="HSJV-VISBY"
+)
+
+
+def _notice(event: EventCode, message_id: str, **parts: object) -> CareTransitionEvent:
+    """The admission example's origin, time and patient, as another event with its parts."""
+    base = admission_example()
+    origin = base.origin.model_copy(update={"message_id": message_id})
+    return CareTransitionEvent.model_validate(
+        {"event": event, "origin": origin, "occurred_at": base.occurred_at,
+         "patient": base.patient, **parts}
+    )  # fmt: skip
+
+
+def _stay(**changes: object) -> Encounter:
+    encounter = admission_example().encounter
+    assert encounter is not None
+    return encounter.model_copy(update={"unit": _WARD, **changes})
+
+
+def _team() -> tuple[Participant, ...]:
+    return (
+        Participant(
+            kind="unit", name="Hemsjukvården Visby", hsa_id="SE2321000230-HSJV",
+            role="Hemsjukvård", party=ResponsibleParty.MUNICIPALITY,
+        ),
+        Participant(
+            kind="person", name="Vera Vårdkontakt", hsa_id="SE2321000230-P0042",
+            role="Fast vårdkontakt", party=ResponsibleParty.REGION,
+        ),
+        Participant(
+            kind="person", name="Bengt Bistånd", role="Biståndshandläggare",
+            party=ResponsibleParty.MUNICIPALITY,
+        ),
+    )  # fmt: skip
+
+
+def sip_meeting_example(event: EventCode = EventCode.SIP_MEETING_BOOKED) -> CareTransitionEvent:
+    """A SIP meeting at Visby lasarett three days after the discharge-ready notice."""
+    cancelled = event is EventCode.SIP_MEETING_CANCELLED
+    day = 7 if event is EventCode.SIP_MEETING_MOVED else 6
+    meeting = SipMeeting(
+        appointment_id="SIP-2025-0042",
+        status="cancelled" if cancelled else "booked",
+        start=_local(13, 0, day=day),
+        end=_local(14, 0, day=day),
+        location="Visby lasarett, konferensrum 2",
+        participants=_team(),
+    )
+    return _notice(event, f"TC-SIU-{event.value}", encounter=_stay(), sip_meeting=meeting)
+
+
+def sip_plan_example(event: EventCode = EventCode.SIP_PLAN_ESTABLISHED) -> CareTransitionEvent:
+    """A SIP agreed by region and municipality, with the person's consent."""
+    closed = event is EventCode.SIP_PLAN_CLOSED
+    plan = SipPlan(
+        plan_id="SIP-PLAN-2025-0007",
+        status="completed" if closed else "active",
+        overall_responsible=ResponsibleParty.MUNICIPALITY,
+        interventions=(
+            SipIntervention(
+                description="Läkemedelsgenomgång efter utskrivning",
+                responsible=ResponsibleParty.REGION,
+                performer=CareUnit(hsa_id="SE2321000230-VC01", name="Visby vårdcentral"),
+            ),
+            SipIntervention(
+                description="Hemtjänst tre gånger dagligen och trygghetslarm",
+                responsible=ResponsibleParty.MUNICIPALITY,
+                performer=_HOME_CARE_UNIT,
+            ),
+            SipIntervention(
+                description="Dottern handlar och följer med på återbesök",
+                responsible=ResponsibleParty.OTHER,
+            ),
+        ),
+        care_team=_team(),
+        consent=SipConsent(status="given", recorded_at=_local(13, 20, day=6)),
+    )
+    return _notice(event, f"TC-SIP-{event.value}", sip_plan=plan)
+
+
+def home_care_example(
+    event: EventCode = EventCode.HOMECARE_ENROLMENT_STARTED,
+) -> CareTransitionEvent:
+    """Treserva enrols Tolvan in hemsjukvården the day after his discharge (and ends it)."""
+    ended = event is EventCode.HOMECARE_ENROLMENT_ENDED
+    enrolment = HomeCareEnrolment(
+        episode_id="HSJV-2025-0113",
+        status="finished" if ended else "active",
+        start=_local(10, 0, day=8),
+        end=_local(16, 0, day=28) if ended else None,
+        managing_unit=_HOME_CARE_UNIT,
+    )
+    origin = MessageOrigin(
+        sending_application="Treserva",
+        sending_facility="SE2321000230-SOF",
+        message_id=f"TRS-{event.value}",
+        sent_at=_local(10, 5, day=28 if ended else 8),
+        hl7_version="2.5",
+    )
+    return _notice(event, origin.message_id, home_care=enrolment).model_copy(
+        update={"origin": origin}
+    )
+
+
+def merge_example() -> CareTransitionEvent:
+    """A local TakeCare reservnummer replaced by Tolvan's personnummer."""
+    prior = PatientIdentifier(
+        kind=IdentifierKind.LOKALT_RESERVNUMMER, value="RN-980001", assigner="1.2.752.97.3.1"
+    )
+    return _notice(EventCode.PATIENT_MERGE, "TC-A40-1", merge=PatientMerge(prior_identifier=prior))
+
+
+def receipt_example(code: str = "ok") -> CareTransitionEvent:
+    """Treserva confirms a notice is in its worklist."""
+    return CareTransitionEvent.model_validate(
+        {
+            "event": EventCode.RECEIPT,
+            "origin": MessageOrigin(
+                sending_application="Treserva",
+                sending_facility="treserva",
+                message_id="TRS-RCPT-0001",
+                sent_at=_local(10, 1),
+            ),
+            "receipt": Receipt(
+                responds_to="6a1e7e0c-3b0f-5d2e-9d57-2f7a3c1b9e11",
+                code=code,
+                text=None if code == "ok" else "Mottagaren kunde inte arkivera meddelandet",
+            ),
+        }
+    )
+
+
+def _adt_example(event: EventCode) -> CareTransitionEvent:
+    base = admission_example()
+    encounter = _stay()
+    if event is EventCode.DISCHARGE:
+        encounter = _stay(discharged_at=_local(11, 30, day=7))
+    elif event is EventCode.TRANSFER:
+        encounter = _stay(
+            unit=CareUnit(hsa_id="SE2321000230-KIR2", name="Kirurgavdelning 2", code="KIR2")
+        )
+    info = base.admission_info if event is EventCode.ADMISSION else None
+    return _notice(event, f"TC-{event.value}", encounter=encounter, admission_info=info)
+
+
+def example_event(event: EventCode) -> CareTransitionEvent:
+    """One synthetic example of every event the bridge carries."""
+    if event in (
+        EventCode.SIP_MEETING_BOOKED, EventCode.SIP_MEETING_MOVED, EventCode.SIP_MEETING_CANCELLED,
+    ):  # fmt: skip
+        return sip_meeting_example(event)
+    if event in (
+        EventCode.SIP_PLAN_ESTABLISHED, EventCode.SIP_PLAN_UPDATED, EventCode.SIP_PLAN_CLOSED,
+    ):  # fmt: skip
+        return sip_plan_example(event)
+    if event in (EventCode.HOMECARE_ENROLMENT_STARTED, EventCode.HOMECARE_ENROLMENT_ENDED):
+        return home_care_example(event)
+    if event is EventCode.PATIENT_MERGE:
+        return merge_example()
+    if event is EventCode.RECEIPT:
+        return receipt_example()
+    return _adt_example(event)

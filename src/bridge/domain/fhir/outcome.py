@@ -17,6 +17,7 @@ from bridge.domain.fhir import codes
 from bridge.domain.fhir.datetimes import format_datetime
 from bridge.domain.fhir.decode import parse_body
 from bridge.domain.fhir.reader import Json, obj, opt_list, opt_obj, opt_str, quoted
+from bridge.domain.fhir.receipt import outcome_text
 from bridge.domain.identifiers import mask_in_text
 from bridge.domain.model import EVENT_CODE_SYSTEM, EventCode
 
@@ -122,20 +123,6 @@ def parse_response(
     raise MessageRejected(
         f"expected a response Bundle or an OperationOutcome, got {quoted(resource_type)}", "Bundle"
     )
-
-
-def outcome_text(outcome: Json) -> str:
-    """The issues of an OperationOutcome as one line: text (at FHIRPath); …"""
-    parts: list[str] = []
-    for index, issue in enumerate(opt_list(outcome, "issue", "OperationOutcome")):
-        path = f"OperationOutcome.issue[{index}]"
-        issue = obj(issue, path)
-        details = opt_obj(issue, "details", path) or {}
-        text = opt_str(details, "text", f"{path}.details") or opt_str(issue, "diagnostics", path)
-        text = text or opt_str(issue, "code", path) or "no details"
-        where = [item for item in opt_list(issue, "expression", path) if isinstance(item, str)]
-        parts.append(f"{text} (at {', '.join(where)})" if where else text)
-    return "; ".join(parts)
 
 
 def _outcome_code(outcome: Json) -> ResponseCode:

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 from bridge.domain.errors import MessageRejected
-from bridge.domain.fhir import codes
-from bridge.domain.fhir.encode import ENCOUNTER_STATUS
+from bridge.domain.fhir import codes, profile_rules_events
+from bridge.domain.fhir.write_stay import ENCOUNTER_STATUS
 from bridge.domain.identifiers import normalise_person_number
 from bridge.domain.model import EVENT_CODE_SYSTEM, SECURITY_LABEL_SYSTEM, EventCode, SecurityLabel
 
@@ -54,6 +54,11 @@ def profile_problems(resource: Json, path: str | None = None) -> list[str]:
     return [] if rule is None else rule(resource, path or str(resource_type))
 
 
+def _one_of(value: object, allowed: frozenset[str]) -> bool:
+    """Membership that tolerates any JSON value (a list or an object is in no set of codes)."""
+    return isinstance(value, str) and value in allowed
+
+
 def _dicts(value: object) -> list[Json]:
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
@@ -87,11 +92,13 @@ def _message_bundle(bundle: Json, entries: list[Json], path: str) -> list[str]:
     resources = [_dict(entry.get("resource")) for entry in entries]
     if not resources or resources[0].get("resourceType") != "MessageHeader":
         return [*problems, f"{path}.entry[0]: the first entry must be a MessageHeader"]
+    event = _text(_dict(resources[0].get("eventCoding")), "code") or ""
     return (
         problems
         + _full_urls(entries, path)
         + _references(entries, path)
         + _encounter_status(resources, path)
+        + profile_rules_events.focus_type(event, resources, _targets(entries), path)
     )
 
 
@@ -155,7 +162,7 @@ def _message_header(header: Json, path: str) -> list[str]:
     coding = _dict(header.get("eventCoding"))
     if coding.get("system") != EVENT_CODE_SYSTEM:
         problems.append(f"{path}.eventCoding.system: must be {EVENT_CODE_SYSTEM}")
-    if coding.get("code") not in EVENT_CODES:
+    if not _one_of(coding.get("code"), EVENT_CODES):
         problems.append(f"{path}.eventCoding.code: must be a code of care-transition-event")
     if not _text(_dict(header.get("source")), "endpoint"):
         problems.append(f"{path}.source.endpoint: is required")
@@ -165,7 +172,7 @@ def _message_header(header: Json, path: str) -> list[str]:
             problems.append(f"{path}.focus: a request message needs a focus")
         if not _dicts(header.get("destination")):
             problems.append(f"{path}.destination: a request message names its destination")
-    elif _dict(response).get("code") not in RESPONSE_CODES:
+    elif not _one_of(_dict(response).get("code"), RESPONSE_CODES):
         problems.append(f"{path}.response.code: must be ok, transient-error or fatal-error")
     return problems
 
@@ -187,11 +194,11 @@ def _patient(patient: Json, path: str) -> list[str]:
         problems.append(f"{path}.address: must be absent for a protected person")
     if patient.get("gender") not in (None, *GENDERS):
         problems.append(f"{path}.gender: must be male, female, other or unknown")
-    return problems
+    return problems + profile_rules_events.patient_links(patient, path)
 
 
 def _is_swedish(identifier: Json) -> bool:
-    if identifier.get("system") in _SWEDISH_SYSTEMS:
+    if _one_of(identifier.get("system"), _SWEDISH_SYSTEMS):
         return True
     codings = _dicts(_dict(identifier.get("type")).get("coding"))
     return any(
@@ -224,10 +231,10 @@ def _security_labels(patient: Json) -> set[str]:
 
 def _encounter(encounter: Json, path: str) -> list[str]:
     problems = []
-    if encounter.get("status") not in ENCOUNTER_STATUSES:
+    if not _one_of(encounter.get("status"), ENCOUNTER_STATUSES):
         problems.append(f"{path}.status: must be an R4 encounter status")
     klass = _dict(encounter.get("class"))
-    if klass.get("system") != codes.ACT_CODE_SYSTEM or klass.get("code") not in CLASS_CODES:
+    if klass.get("system") != codes.ACT_CODE_SYSTEM or not _one_of(klass.get("code"), CLASS_CODES):
         problems.append(f"{path}.class: must be IMP, AMB or EMER from {codes.ACT_CODE_SYSTEM}")
     if not _text(_dict(encounter.get("subject")), "reference"):
         problems.append(f"{path}.subject: must reference the Patient")
@@ -254,9 +261,9 @@ def _operation_outcome(outcome: Json, path: str) -> list[str]:
     issues = _dicts(outcome.get("issue"))
     problems = [] if issues else [f"{path}.issue: at least one issue is required"]
     for index, issue in enumerate(issues):
-        if issue.get("severity") not in ISSUE_SEVERITIES:
+        if not _one_of(issue.get("severity"), ISSUE_SEVERITIES):
             problems.append(f"{path}.issue[{index}].severity: must be an R4 issue severity")
-        if issue.get("code") not in ISSUE_TYPES:
+        if not _one_of(issue.get("code"), ISSUE_TYPES):
             problems.append(f"{path}.issue[{index}].code: must be an R4 issue type")
     return problems
 
@@ -307,4 +314,9 @@ RULES: dict[str, Rule] = {
     "CapabilityStatement": _capability_statement,
     "CodeSystem": _conformance,
     "StructureDefinition": _conformance,
+    "Appointment": profile_rules_events.appointment,
+    "CarePlan": profile_rules_events.care_plan,
+    "CareTeam": profile_rules_events.care_team,
+    "Consent": profile_rules_events.consent,
+    "EpisodeOfCare": profile_rules_events.episode_of_care,
 }

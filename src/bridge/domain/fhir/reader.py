@@ -65,3 +65,46 @@ def quoted(value: object) -> str:
     """A sender's value, shortened, for a rejection reason (never a whole payload)."""
     text = value if isinstance(value, str) else repr(value)
     return repr(text[:_MAX_QUOTED] + ("…" if len(text) > _MAX_QUOTED else ""))
+
+
+def identifier_value(resource: Json, path: str, system: str) -> str | None:
+    """The value of the identifier in ``system``, else of the first identifier with a value."""
+    first: str | None = None
+    for index, item in enumerate(opt_list(resource, "identifier", path)):
+        item_path = f"{path}.identifier[{index}]"
+        item = obj(item, item_path)
+        value = opt_str(item, "value", item_path)
+        if value is not None and opt_str(item, "system", item_path) == system:
+            return value
+        first = first or value
+    return first
+
+
+def required_identifier(resource: Json, path: str, system: str, what: str) -> str:
+    value = identifier_value(resource, path, system)
+    if value is None:
+        raise MessageRejected(f"{what} needs an identifier ({system})", f"{path}.identifier")
+    if len(value) > _MAX_ID:
+        raise MessageRejected(f"is longer than {_MAX_ID} characters", f"{path}.identifier")
+    return value
+
+
+def code_text(concepts: list[Any], path: str) -> str | None:
+    """The first CodeableConcept's text, else its first coding's display, else its code."""
+    if not concepts:
+        return None
+    concept_path = f"{path}[0]"
+    concept = obj(concepts[0], concept_path)
+    text = opt_str(concept, "text", concept_path)
+    if text is not None:
+        return text
+    for index, coding in enumerate(opt_list(concept, "coding", concept_path)):
+        coding_path = f"{concept_path}.coding[{index}]"
+        coding = obj(coding, coding_path)
+        label = opt_str(coding, "display", coding_path) or opt_str(coding, "code", coding_path)
+        if label is not None:
+            return label
+    return None
+
+
+_MAX_ID = 64

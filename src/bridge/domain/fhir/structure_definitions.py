@@ -188,6 +188,8 @@ def patient_profile() -> Json:
         {"id": "Patient.generalPractitioner", "path": "Patient.generalPractitioner", "max": "1",
          "short": "The patient's primary care unit (vårdcentral) by HSA-id",
          "type": [{"code": "Reference", "targetProfile": [f"{_BASE}Organization"]}]},
+        {"id": "Patient.link", "path": "Patient.link",
+         "short": "Merge: replaces → the prior identity; replaced-by on the prior identity"},
     ]  # fmt: skip
     return _structure(
         "bridge-patient", "BridgePatient", "Patient in a care-transition message",
@@ -256,8 +258,12 @@ def message_header_profile() -> Json:
          "short": "A code from the care-transition-event code system",
          "type": [{"code": "Coding"}], "patternCoding": {"system": EVENT_CODE_SYSTEM}},
         {"id": "MessageHeader.destination", "path": "MessageHeader.destination", "min": 1},
-        {"id": "MessageHeader.focus", "path": "MessageHeader.focus", "min": 1, "max": "1",
-         "short": "The Encounter (the Patient when the event has no stay)"},
+        {"id": "MessageHeader.response", "path": "MessageHeader.response",
+         "short": "A receipt: the confirmed MessageHeader.id and ok | transient-error | "
+                  "fatal-error"},
+        {"id": "MessageHeader.focus", "path": "MessageHeader.focus", "max": "1",
+         "short": "What the event is about: Encounter (else Patient), the surviving Patient "
+                  "(merge), Appointment, CarePlan or EpisodeOfCare; none in a receipt"},
     ]  # fmt: skip
     return _structure(
         "bridge-message-header", "BridgeMessageHeader", "Care-transition message header",

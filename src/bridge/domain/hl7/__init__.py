@@ -1,5 +1,7 @@
-"""HL7 v2 (ER7) for the bridge: a fast tolerant parser, ADT decode/encode and acknowledgements.
+"""HL7 v2 (ER7) for the bridge: a fast tolerant parser, decode/encode and acknowledgements.
 
+ADT (admission … merge; home-care enrolment as A01/A03 with PV1-10 ``HHC``: :mod:`.home_care`,
+:mod:`.merge`), SIU (SIP meetings: :mod:`.sip_meeting`) and ACK (receipts: :mod:`.receipt`).
 Pure code: text in, canonical events or text out. See docs/mapping.md for the contract.
 """
 

@@ -1,7 +1,10 @@
-"""HL7 v2 ADT (ER7) → :class:`CareTransitionEvent`, per docs/mapping.md.
+"""HL7 v2 (ER7) → :class:`CareTransitionEvent`, per docs/mapping.md: ADT (admission … merge,
+and home-care enrolment), SIU (SIP meetings) and ACK (receipts).
 
 Every way a message can be wrong ends in :class:`MessageRejected` naming the segment or field,
-so the ACK can tell the sender's developer where to look; nothing else escapes.
+so the ACK can tell the sender's developer where to look. A well-formed message that carries no
+care-transition event (an ADT^A08 without PV2-9) raises :class:`MessageIgnored`. Nothing else
+escapes.
 """
 
 from __future__ import annotations
@@ -10,22 +13,46 @@ from datetime import date, datetime
 
 from pydantic import ValidationError
 
-from bridge.domain.errors import MessageRejected
+from bridge.domain.errors import MessageIgnored, MessageRejected
 from bridge.domain.hl7.decode_patient import decode_patient
 from bridge.domain.hl7.decode_visit import decode_admission_information, decode_encounter
 from bridge.domain.hl7.er7 import Er7Message, Segment, parse_er7
 from bridge.domain.hl7.header import Hl7Header, peek_header
-from bridge.domain.hl7.profile import TRIGGER_EVENTS, is_supported_version, version_key
+from bridge.domain.hl7.home_care import decode_home_care, is_home_care
+from bridge.domain.hl7.merge import decode_merge
+from bridge.domain.hl7.profile import (
+    ADT_TRIGGER_EVENTS,
+    HOME_CARE_TRIGGER_EVENTS,
+    SIU_TRIGGER_EVENTS,
+    is_supported_version,
+    version_key,
+)
+from bridge.domain.hl7.receipt import decode_receipt
+from bridge.domain.hl7.sip_meeting import decode_sip_meeting
 from bridge.domain.hl7.timestamps import parse_ts
 from bridge.domain.hl7.values import clean
 from bridge.domain.model import CareTransitionEvent, EventCode, MessageOrigin
 
-__all__ = ["Hl7Header", "decode_hl7", "peek_header"]
+__all__ = ["Hl7Header", "MessageIgnored", "decode_hl7", "peek_header"]
 
 _MAX_CONTROL_ID = 199
-_ACCEPTED = "ADT^" + ", ".join(sorted(TRIGGER_EVENTS))
+_ACCEPTED = "; ".join(
+    [
+        f"ADT^{', '.join(sorted(ADT_TRIGGER_EVENTS))}",
+        f"SIU^{', '.join(sorted(SIU_TRIGGER_EVENTS))}",
+        "ACK",
+    ]
+)
 # Where a model constraint that slipped past the explicit checks points in the message.
-_MODEL_LOCATIONS = {"origin": "MSH", "patient": "PID", "encounter": "PV1"}
+_MODEL_LOCATIONS = {
+    "origin": "MSH",
+    "patient": "PID",
+    "encounter": "PV1",
+    "merge": "MRG",
+    "sip_meeting": "SCH",
+    "home_care": "PV1",
+    "receipt": "MSA",
+}
 
 
 def decode_hl7(text: str, *, today: date | None = None) -> CareTransitionEvent:
@@ -44,25 +71,46 @@ def _decode(message: Er7Message, today: date | None) -> CareTransitionEvent:
     version = _version(msh)
     event = _event_code(message)
     origin = _origin(msh)
+    if event is EventCode.RECEIPT:
+        return CareTransitionEvent(event=event, origin=origin, receipt=decode_receipt(message))
+    if event is EventCode.ESTIMATED_DISCHARGE_CHANGED:
+        _check_estimated_discharge(message)
     occurred_at = _occurred_at(message)
     patient = decode_patient(message, version, today)
-    encounter = decode_encounter(message)
-    if event is EventCode.ESTIMATED_DISCHARGE_CHANGED and (
-        encounter is None or encounter.estimated_discharge is None
-    ):
-        raise MessageRejected(
-            "ADT^A08 is carried only as a changed estimated discharge date, and PV2-9 is empty",
-            "PV2-9",
-            code="required",
+    if event in _HOME_CARE_EVENTS:
+        return CareTransitionEvent(
+            event=event,
+            origin=origin,
+            occurred_at=occurred_at,
+            patient=patient,
+            home_care=decode_home_care(message, event),
         )
+    merge = decode_merge(message, today) if event is EventCode.PATIENT_MERGE else None
+    meeting = decode_sip_meeting(message, event) if event in _SIU_EVENTS else None
     return CareTransitionEvent(
         event=event,
         origin=origin,
         occurred_at=occurred_at,
         patient=patient,
-        encounter=encounter,
+        encounter=decode_encounter(message),
         admission_info=decode_admission_information(message),
+        merge=merge,
+        sip_meeting=meeting,
     )
+
+
+_HOME_CARE_EVENTS = frozenset(HOME_CARE_TRIGGER_EVENTS.values())
+_SIU_EVENTS = frozenset(SIU_TRIGGER_EVENTS.values())
+
+
+def _check_estimated_discharge(message: Er7Message) -> None:
+    """An A08 is a care-transition event only when it carries the estimated discharge date."""
+    pv2 = message.segment("PV2")
+    if pv2 is None or clean(pv2.get(9)) is None:
+        raise MessageIgnored(
+            "ADT^A08 without PV2-9 (estimated discharge date) is demographics traffic, "
+            "not a care-transition event: acknowledged, not forwarded"
+        )
 
 
 def _version(msh: Segment) -> tuple[int, ...]:
@@ -80,14 +128,25 @@ def _version(msh: Segment) -> tuple[int, ...]:
 
 
 def _event_code(message: Er7Message) -> EventCode:
-    """MSH-9 names the event; EVN-1 is read only when MSH-9 has no trigger."""
+    """MSH-9 names the event; EVN-1 is read only when MSH-9 has no trigger.
+
+    An ADT^A01/A03 whose PV1-10 is ``HHC`` is a home-care enrolment, not a hospital stay.
+    """
     message_type = message.msh.first(9)
     kind = message_type.component(1).strip().upper()
     trigger = message_type.component(2).strip().upper()
+    if kind == "ACK":
+        return EventCode.RECEIPT
     evn = message.segment("EVN")
     if not trigger and evn is not None:
         trigger = evn.get(1).strip().upper()
-    event = TRIGGER_EVENTS.get(trigger) if kind == "ADT" else None
+    event = None
+    if kind == "ADT":
+        event = ADT_TRIGGER_EVENTS.get(trigger)
+        if trigger in HOME_CARE_TRIGGER_EVENTS and is_home_care(message):
+            event = HOME_CARE_TRIGGER_EVENTS[trigger]
+    elif kind == "SIU":
+        event = SIU_TRIGGER_EVENTS.get(trigger)
     if event is None:
         raise MessageRejected(
             f"{_shown(kind)}^{_shown(trigger)} is not a message the bridge accepts ({_ACCEPTED})",

@@ -67,7 +67,7 @@ def _identifiers(pid: Segment, today: date | None) -> tuple[PatientIdentifier, .
         )
     found: list[PatientIdentifier] = []
     for rep in repetitions:
-        identifier = _identifier(rep, today)
+        identifier = swedish_identifier(rep, today, "PID-3")
         if identifier is not None and identifier not in found:
             found.append(identifier)
     if not found:
@@ -80,8 +80,10 @@ def _identifiers(pid: Segment, today: date | None) -> tuple[PatientIdentifier, .
     return tuple(found)
 
 
-def _identifier(rep: Repetition, today: date | None) -> PatientIdentifier | None:
-    """One PID-3 repetition; None when it is not a Swedish identifier (e.g. a hospital MRN).
+def swedish_identifier(
+    rep: Repetition, today: date | None, location: str
+) -> PatientIdentifier | None:
+    """One CX repetition (PID-3, MRG-1); None when it is not Swedish (e.g. a hospital MRN).
 
     A personnummer marked by OID or NNSWE is validated; its kind comes from the number itself
     (day + 60 is a samordningsnummer), which the check digit vouches for.
@@ -91,22 +93,24 @@ def _identifier(rep: Repetition, today: date | None) -> PatientIdentifier | None
     authorities = {namespace, universal_id}
     type_code = rep.component(5).strip().upper()
     if NATIONELLT_RESERVNUMMER_OID in authorities:
-        return _reservnummer(IdentifierKind.NATIONELLT_RESERVNUMMER, value, None)
+        return _reservnummer(IdentifierKind.NATIONELLT_RESERVNUMMER, value, None, location)
     if authorities & _PERSON_NUMBER_OIDS or type_code == SWEDISH_ID_TYPE:
         if not value.isascii():
-            raise MessageRejected("personnummer must be written with digits 0-9", "PID-3")
-        kind, digits = normalise_person_number(value, today, "PID-3")
+            raise MessageRejected("personnummer must be written with digits 0-9", location)
+        kind, digits = normalise_person_number(value, today, location)
         return PatientIdentifier(kind=kind, value=digits)
     if type_code in LOCAL_ID_TYPES:
         assigner = universal_id or namespace or None
-        return _reservnummer(IdentifierKind.LOKALT_RESERVNUMMER, value, assigner)
+        return _reservnummer(IdentifierKind.LOKALT_RESERVNUMMER, value, assigner, location)
     return None
 
 
-def _reservnummer(kind: IdentifierKind, value: str, assigner: str | None) -> PatientIdentifier:
+def _reservnummer(
+    kind: IdentifierKind, value: str, assigner: str | None, location: str
+) -> PatientIdentifier:
     if len(value) > _MAX_IDENTIFIER:
         raise MessageRejected(
-            f"a reservnummer is at most {_MAX_IDENTIFIER} characters", "PID-3", code="value"
+            f"a reservnummer is at most {_MAX_IDENTIFIER} characters", location, code="value"
         )
     return PatientIdentifier(kind=kind, value=value, assigner=assigner)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from bridge.domain.hl7.er7 import Er7Message, Segment
+from bridge.domain.hl7.er7 import Er7Message, Repetition, Segment
 from bridge.domain.hl7.profile import (
     ADMISSION_INFO_ALIAS,
     ADMISSION_INFO_CODES,
@@ -49,15 +49,17 @@ def decode_encounter(message: Er7Message) -> Encounter | None:
 
 
 def _unit(pv1: Segment | None) -> CareUnit | None:
-    """PV1-3: the unit name is PL-4 HD-1 (else the PL-1 ward code), its HSA-id PL-4 HD-2."""
-    if pv1 is None:
-        return None
-    location = pv1.first(3)
-    name = clean(location.component(4, 1)) or clean(location.component(1))
+    return None if pv1 is None else unit_of_location(pv1.first(3))
+
+
+def unit_of_location(location: Repetition) -> CareUnit | None:
+    """A PL (PV1-3): the ward code is PL-1, the unit name PL-4 HD-1 and its HSA-id PL-4 HD-2."""
+    code = clean(location.component(1))
+    name = clean(location.component(4, 1))
     hsa_id = clean(location.component(4, 2))
-    if name is None and hsa_id is None:
+    if name is None and hsa_id is None and code is None:
         return None
-    return CareUnit(hsa_id=hsa_id, name=name)
+    return CareUnit(hsa_id=hsa_id, name=name, code=code)
 
 
 def decode_admission_information(message: Er7Message) -> AdmissionInformation | None:

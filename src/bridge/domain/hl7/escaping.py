@@ -6,6 +6,7 @@ never lost; formatting commands other than ``\\.br\\`` (line break) are kept as 
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import NamedTuple
 
 
@@ -32,40 +33,43 @@ DEFAULT_SEPARATORS = Separators()
 
 
 def unescape(value: str, separators: Separators) -> str:
-    """Replace the escape sequences in ``value``; keep unknown ones literally."""
+    """Replace the escape sequences in ``value``; keep unknown ones literally.
+
+    Escape characters pair up from the left: the text between the n-th and the (n+1)-th is one
+    sequence. Splitting on the escape character gives exactly those pairs, one cheap loop step
+    per sequence even for a megabyte of escape characters.
+    """
     esc = separators.escape
     if not esc or esc not in value:
         return value
-    parts: list[str] = []
-    position = 0
-    while True:
-        start = value.find(esc, position)
-        end = value.find(esc, start + 1) if start >= 0 else -1
-        if end < 0:
-            parts.append(value[position:])
-            return "".join(parts)
-        parts.append(value[position:start])
-        sequence = value[start + 1 : end]
-        replacement = _replacement(sequence, separators)
-        parts.append(value[start : end + 1] if replacement is None else replacement)
-        position = end + 1
+    parts = value.split(esc)
+    simple = _simple_replacements(separators)
+    out = [parts[0]]
+    last = len(parts) - 1
+    for index in range(1, len(parts), 2):
+        sequence = parts[index]
+        if index == last:  # an escape character with no partner: kept as written
+            out.append(esc + sequence)
+            break
+        replacement = simple.get(sequence)
+        if replacement is None and len(sequence) > 1 and sequence[0] == "X":
+            replacement = _hex_text(sequence[1:])
+        out.append(f"{esc}{sequence}{esc}" if replacement is None else replacement)
+        out.append(parts[index + 1])
+    return "".join(out)
 
 
-def _replacement(sequence: str, separators: Separators) -> str | None:
-    """The text an escape sequence stands for, or None when it is not one we translate."""
-    simple = {
+@lru_cache(maxsize=32)
+def _simple_replacements(separators: Separators) -> dict[str, str]:
+    """The sequences that stand for a delimiter or a line break (``\\.br\\``)."""
+    return {
         "F": separators.field,
         "S": separators.component,
         "T": separators.subcomponent,
         "R": separators.repetition,
         "E": separators.escape,
         ".br": "\n",
-    }.get(sequence)
-    if simple is not None:
-        return simple
-    if len(sequence) > 1 and sequence[0] == "X":
-        return _hex_text(sequence[1:])
-    return None
+    }
 
 
 def _hex_text(digits: str) -> str | None:

@@ -10,7 +10,7 @@ from bridge.domain.model import EventCode
 SUPPORTED_VERSIONS = ((2, 3), (2, 8))
 DEFAULT_VERSION = "2.5"
 
-TRIGGER_EVENTS: dict[str, EventCode] = {
+ADT_TRIGGER_EVENTS: dict[str, EventCode] = {
     "A01": EventCode.ADMISSION,
     "A08": EventCode.ESTIMATED_DISCHARGE_CHANGED,
     "A16": EventCode.DISCHARGE_READY,
@@ -19,8 +19,32 @@ TRIGGER_EVENTS: dict[str, EventCode] = {
     "A13": EventCode.DISCHARGE_CANCELLED,
     "A11": EventCode.ADMISSION_CANCELLED,
     "A02": EventCode.TRANSFER,
+    "A40": EventCode.PATIENT_MERGE,
 }
-EVENT_TRIGGERS: dict[EventCode, str] = {event: trigger for trigger, event in TRIGGER_EVENTS.items()}
+TRIGGER_EVENTS = ADT_TRIGGER_EVENTS
+"""ADT trigger → event (kept under its first name; see ADT_TRIGGER_EVENTS)."""
+
+SIU_TRIGGER_EVENTS: dict[str, EventCode] = {
+    "S12": EventCode.SIP_MEETING_BOOKED,
+    "S13": EventCode.SIP_MEETING_MOVED,
+    "S15": EventCode.SIP_MEETING_CANCELLED,
+}
+
+HOME_CARE_SERVICE = "HHC"
+"""PV1-10 (hospital service) marking an A01/A03 as a home-care enrolment (hemsjukvård)."""
+HOME_CARE_PATIENT_CLASS = "R"
+HOME_CARE_TRIGGER_EVENTS: dict[str, EventCode] = {
+    "A01": EventCode.HOMECARE_ENROLMENT_STARTED,
+    "A03": EventCode.HOMECARE_ENROLMENT_ENDED,
+}
+
+EVENT_MESSAGES: dict[EventCode, tuple[str, str]] = {
+    **{event: ("ADT", trigger) for trigger, event in ADT_TRIGGER_EVENTS.items()},
+    **{event: ("SIU", trigger) for trigger, event in SIU_TRIGGER_EVENTS.items()},
+    **{event: ("ADT", trigger) for trigger, event in HOME_CARE_TRIGGER_EVENTS.items()},
+}
+"""Event → (MSH-9 message type, trigger) for every event with an HL7 v2 form but receipts."""
+EVENT_TRIGGERS: dict[EventCode, str] = {event: pair[1] for event, pair in EVENT_MESSAGES.items()}
 
 # HL7 table 0354: the abstract message structure each trigger uses.
 MESSAGE_STRUCTURES = {
@@ -32,7 +56,14 @@ MESSAGE_STRUCTURES = {
     "A13": "ADT_A01",
     "A16": "ADT_A16",
     "A25": "ADT_A21",
+    "A40": "ADT_A39",
+    "S12": "SIU_S12",
+    "S13": "SIU_S12",
+    "S15": "SIU_S12",
 }
+
+SIP_REASON = "SIP^Samordnad individuell plan^BRIDGE-SIP"
+PARTY_CODING_SYSTEM = "BRIDGE-PARTY"
 
 ADMISSION_INFO_SYSTEM = "http://bridge.gotland.example/fhir/CodeSystem/admission-information"
 ADMISSION_INFO_ALIAS = "BRIDGE-AI"

@@ -58,7 +58,7 @@ def join_fields(fields: list[str], separator: str = "|") -> str:
     return separator.join(fields[:end])
 
 
-def _segment(name: str, fields: dict[int, str]) -> str:
+def segment(name: str, fields: dict[int, str]) -> str:
     """A segment from {sequence number: encoded field}."""
     values = [""] * (max(fields, default=0) + 1)
     values[0] = name
@@ -70,13 +70,13 @@ def _segment(name: str, fields: dict[int, str]) -> str:
 def evn(event: CareTransitionEvent, trigger: str, version: tuple[int, ...]) -> str:
     """EVN-2 and EVN-6 both carry the canonical time; EVN-1 only where it still exists."""
     occurred = format_ts(event.occurred_at) if event.occurred_at else ""
-    return _segment("EVN", {1: trigger if version < (2, 7) else "", 2: occurred, 6: occurred})
+    return segment("EVN", {1: trigger if version < (2, 7) else "", 2: occurred, 6: occurred})
 
 
 def pid(patient: Patient) -> str:
     fields = {
         1: "1",
-        3: "~".join(_cx(identifier) for identifier in patient.identifiers),
+        3: "~".join(cx(identifier) for identifier in patient.identifiers),
         7: format_date(patient.birth_date) if patient.birth_date else "",
         8: _GENDER_CODES[patient.gender] if patient.gender else "",
     }
@@ -88,10 +88,10 @@ def pid(patient: Patient) -> str:
         )
     if patient.address is not None:
         fields[11] = _xad(patient)
-    return _segment("PID", fields)
+    return segment("PID", fields)
 
 
-def _cx(identifier: PatientIdentifier) -> str:
+def cx(identifier: PatientIdentifier) -> str:
     """Swedish identifiers carry both markers: the OID in CX-4 and the type in CX-5."""
     oid = _KIND_OIDS.get(identifier.kind)
     if identifier.kind in (IdentifierKind.PERSONNUMMER, IdentifierKind.SAMORDNINGSNUMMER):
@@ -133,7 +133,7 @@ def pd1_and_arv(patient: Patient, version: tuple[int, ...]) -> list[str]:
     fields: dict[int, str] = {12: "Y" if labels else ""}
     if patient.primary_care_unit is not None:
         fields[3] = _xon(patient.primary_care_unit, version)
-    segments = [_segment("PD1", fields)] if fields[12] or 3 in fields else []
+    segments = [segment("PD1", fields)] if fields[12] or 3 in fields else []
     if version >= (2, 6) or SecurityLabel.SKYDDAD_FOLKBOKFORING in labels:
         segments += [_arv(number, label) for number, label in enumerate(labels, start=1)]
     return segments
@@ -150,31 +150,31 @@ def _xon(unit: CareUnit, version: tuple[int, ...]) -> str:
 
 def _arv(number: int, label: SecurityLabel) -> str:
     value = f"{label.value}^{esc(_LABEL_DISPLAY[label])}^{_SECURITY_LABEL_CODING}"
-    return _segment("ARV", {1: str(number), 2: "A", 3: value})
+    return segment("ARV", {1: str(number), 2: "A", 3: value})
 
 
 def pv1(encounter: Encounter | None) -> str:
     if encounter is None:
-        return _segment("PV1", {1: "1", 2: _NO_ENCOUNTER})
+        return segment("PV1", {1: "1", 2: _NO_ENCOUNTER})
     fields = {
         1: "1",
         2: _CLASS_CODES[encounter.class_code],
-        3: _pl(encounter.unit),
+        3: pl(encounter.unit),
         19: esc(encounter.visit_number),
         44: format_ts(encounter.admitted_at) if encounter.admitted_at else "",
         45: format_ts(encounter.discharged_at) if encounter.discharged_at else "",
     }
-    return _segment("PV1", fields)
+    return segment("PV1", fields)
 
 
-def _pl(unit: CareUnit | None) -> str:
-    """PL-4 facility HD: unit name, HSA-id, ``HSA``. The canonical model has no ward code."""
+def pl(unit: CareUnit | None) -> str:
+    """PL-1 ward code and PL-4 facility HD: unit name, HSA-id, ``HSA``."""
     if unit is None:
         return ""
     facility = join_fields(
         [esc(unit.name), esc(unit.hsa_id), HSA_UNIVERSAL_ID_TYPE if unit.hsa_id else ""], "&"
     )
-    return f"^^^{facility}"
+    return join_fields([esc(unit.code), "", "", facility], "^")
 
 
 def pv2(event: CareTransitionEvent) -> list[str]:
@@ -187,7 +187,7 @@ def pv2(event: CareTransitionEvent) -> list[str]:
         3: f"^{esc(reason)}" if reason else "",
         9: format_ts(estimated) if estimated else "",
     }
-    return [_segment("PV2", fields)]
+    return [segment("PV2", fields)]
 
 
 def obx(info: AdmissionInformation | None) -> list[str]:
@@ -199,5 +199,5 @@ def obx(info: AdmissionInformation | None) -> list[str]:
         if text:
             number = str(len(segments) + 1)
             coded = f"{code}^{esc(display)}^{ADMISSION_INFO_ALIAS}"
-            segments.append(_segment("OBX", {1: number, 2: "TX", 3: coded, 5: esc(text), 11: "F"}))
+            segments.append(segment("OBX", {1: number, 2: "TX", 3: coded, 5: esc(text), 11: "F"}))
     return segments
