@@ -1,36 +1,87 @@
-"""``python -m takecare_sim``: send synthetic admissions to a bridge and print each outcome."""
+"""``python -m takecare_sim``: play TakeCare against a bridge and print each outcome.
+
+python -m takecare_sim                                 # admissions (ADT^A01), 1 a second
+python -m takecare_sim --mode episodes --episodes 20 --seed 7 --rate 5
+python -m takecare_sim --mode episodes --receive       # and receive what the bridge sends
+python -m takecare_sim --mode receive                  # only receive (HTTP 8082, MLLP 2576)
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 
+from bridge.domain.identifiers import mask
+from takecare_sim.episode_sender import run_episodes
+from takecare_sim.receiver import receiving
 from takecare_sim.sender import SendOptions, SentNotice, run
 
 
 def _arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="takecare_sim", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=2575)
+    parser = argparse.ArgumentParser(
+        prog="takecare_sim", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument(
+        "--mode", choices=("admissions", "episodes", "receive"), default="admissions"
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="the bridge's host")
+    parser.add_argument("--port", type=int, default=2575, help="the bridge's MLLP port")
     parser.add_argument("--transport", choices=("mllp", "http"), default="mllp")
-    parser.add_argument("--http-url", default=None)
+    parser.add_argument("--http-url", default=None, help="default http://HOST:PORT/hl7v2")
     parser.add_argument("--rate", type=float, default=1.0, help="messages per second")
-    parser.add_argument("--count", type=int, default=None, help="stop after this many")
+    parser.add_argument("--count", type=int, default=None, help="admissions mode: how many")
+    parser.add_argument("--episodes", type=int, default=None, help="episodes mode: how many")
+    parser.add_argument("--concurrency", type=int, default=4, help="episodes at a time")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--receive", action="store_true", help="also receive from the bridge")
+    parser.add_argument("--receive-host", default="127.0.0.1")
+    parser.add_argument("--receive-http-port", type=int, default=8082)
+    parser.add_argument("--receive-mllp-port", type=int, default=2576)
     return parser.parse_args()
 
 
 def _report(notice: SentNotice) -> None:
     outcome = notice.ack_code or f"no ACK ({notice.error})"
-    print(f"{notice.control_id} {outcome} {notice.latency_s * 1000:.1f} ms")
+    print(
+        f"{notice.event:<4} {notice.control_id} {mask(notice.patient_identifier)} "
+        f"{outcome} {notice.latency_s * 1000:.1f} ms"
+    )
+
+
+async def _send(arguments: argparse.Namespace) -> None:
+    options = SendOptions(arguments.host, arguments.port, arguments.transport, arguments.http_url)
+    if arguments.mode == "episodes":
+        await run_episodes(
+            options,
+            arguments.rate,
+            arguments.seed,
+            arguments.episodes,
+            _report,
+            concurrency=arguments.concurrency,
+        )
+    elif arguments.mode == "admissions":
+        await run(options, arguments.rate, arguments.seed, arguments.count, _report)
+
+
+async def _main(arguments: argparse.Namespace) -> None:
+    if not (arguments.receive or arguments.mode == "receive"):
+        await _send(arguments)
+        return
+    async with receiving(
+        arguments.receive_host, arguments.receive_http_port, arguments.receive_mllp_port
+    ) as receiver:
+        print(f"receiving: {receiver.base_url}/ (inbox), {receiver.mllp_address}")
+        await _send(arguments)
+        await asyncio.Event().wait()
 
 
 def main() -> None:
     arguments = _arguments()
     logging.basicConfig(level=logging.WARNING)
-    options = SendOptions(arguments.host, arguments.port, arguments.transport, arguments.http_url)
-    asyncio.run(run(options, arguments.rate, arguments.seed, arguments.count, _report))
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_main(arguments))
 
 
 if __name__ == "__main__":

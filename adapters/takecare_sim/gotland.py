@@ -98,3 +98,37 @@ CARE_NEEDS = (
     "Läkemedelshanteringen behöver tas över av hemsjukvården",
     "Oförändrat behov jämfört med före inskrivningen",
 )
+
+# SIP meetings: where they are held, and who takes part (units and staff, all made up).
+MEETING_PLACES = (
+    "Visby lasarett, konferensrum 2",
+    "Visby lasarett, avdelningens samtalsrum",
+    "Videomöte",
+    "Patientens hem",
+)
+
+
+@dataclass(frozen=True)
+class SipParty:
+    """A SIP participant: a unit (``given`` empty) or a person, with role and huvudman."""
+
+    hsa_id: str
+    name: str
+    role: str
+    party: str  # region | municipality | other
+    given: str = ""
+
+
+HOME_CARE_UNITS = (
+    SipParty("SE2321000040-H001", "Hemsjukvården Visby", "Hemsjukvård", "municipality"),
+    SipParty("SE2321000040-H002", "Hemsjukvården Södra Gotland", "Hemsjukvård", "municipality"),
+    SipParty("SE2321000040-H003", "Hemsjukvården Norra Gotland", "Hemsjukvård", "municipality"),
+)
+NEEDS_ASSESSORS = (
+    SipParty("SE2321000040-S101", "Kalkvik", "Biståndshandläggare", "municipality", "Signe"),
+    SipParty("SE2321000040-S102", "Raukdahl", "Biståndshandläggare", "municipality", "Holger"),
+)
+CARE_CONTACTS = (
+    SipParty("SE2321000040-S201", "Tinglund", "Fast vårdkontakt", "region", "Karin"),
+    SipParty("SE2321000040-S202", "Havström", "Fast vårdkontakt", "region", "Arne"),
+)

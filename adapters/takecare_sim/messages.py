@@ -1,12 +1,13 @@
 """ADT^A01 (admission → inskrivningsmeddelande) in ER7, laid out as docs/mapping.md says.
 
-Plain string building, so thousands of messages a second are cheap to make.
+Plain string building, so thousands of messages a second are cheap to make. The segments are
+shared with the other events of an episode (:mod:`takecare_sim.episode_messages`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from takecare_sim.er7 import (
     SEGMENT_END,
@@ -97,17 +98,30 @@ def arv(patient: SyntheticPatient) -> str:
     return segment("ARV", {1: "1", 2: "A", 3: f"{label}^{label}"})
 
 
-def pv1(admission: Admission) -> str:
+def patient_segments(patient: SyntheticPatient, version: str) -> list[str]:
+    """PID, PD1 and, for a protected person from v2.6 on, ARV."""
+    segments = [pid(patient), pd1(patient, version)]
+    if patient.protection and version_at_least(version, "2.6"):
+        segments.append(arv(patient))
+    return segments
+
+
+def pv1(admission: Admission, discharged_at: datetime | None = None) -> str:
     ward = admission.ward
     location = f"{ward.code}^^^{escape(ward.name)}&{ward.hsa_id}&HSA"
     fields = {1: "1", 2: "I", 3: location, 19: admission.visit_number}
     fields[44] = hl7_time(admission.admitted_at)
+    if discharged_at is not None:
+        fields[45] = hl7_time(discharged_at)
     return segment("PV1", fields)
 
 
-def pv2(admission: Admission) -> str:
+def pv2(admission: Admission, estimated_discharge: date | None = None) -> str:
+    """PV2-3 reason for admission, PV2-9 the estimated discharge date (the admission's, or
+    the one in force now)."""
     reason = f"{admission.reason_code}^{escape(admission.reason_text)}^I10"
-    return segment("PV2", {3: reason, 9: hl7_date(admission.estimated_discharge)})
+    estimated = estimated_discharge or admission.estimated_discharge
+    return segment("PV2", {3: reason, 9: hl7_date(estimated)})
 
 
 def obx_segments(admission: Admission) -> list[str]:
@@ -145,10 +159,9 @@ def build_admission(
     segments = [
         msh(sender, control_id, sent_at, "ADT^A01^ADT_A01"),
         evn("A01", sent_at, admission.admitted_at),
-        pid(patient),
-        pd1(patient, sender.version),
+        *patient_segments(patient, sender.version),
+        pv1(admission),
+        pv2(admission),
+        *obx_segments(admission),
     ]
-    if patient.protection and version_at_least(sender.version, "2.6"):
-        segments.append(arv(patient))
-    segments += [pv1(admission), pv2(admission), *obx_segments(admission)]
     return SEGMENT_END.join(segments) + SEGMENT_END

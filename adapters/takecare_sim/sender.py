@@ -1,4 +1,8 @@
-"""Sending admissions to the bridge at a chosen rate and recording what came back."""
+"""Sending admissions to the bridge at a chosen rate and recording what came back.
+
+Whole episodes (admission to discharge, with cancellations) are sent by
+:mod:`takecare_sim.episode_sender` through the same :func:`send_message`.
+"""
 
 from __future__ import annotations
 
@@ -38,6 +42,7 @@ class SentNotice:
     latency_s: float
     ack_text: str = ""
     error: str | None = None
+    event: str = "A01"
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,18 @@ async def send_one(
     """Send one admission and wait for its ACK; failures are recorded, not raised."""
     sent_at = datetime.now(STOCKHOLM)
     message = build_admission(admission, control_id, sent_at, sender)
+    return await send_message(transport, message, control_id, admission, sent_at, "A01")
+
+
+async def send_message(
+    transport: AckingTransport,
+    message: str,
+    control_id: str,
+    admission: Admission,
+    sent_at: datetime,
+    event: str,
+) -> SentNotice:
+    """Send one ER7 message about ``admission``'s patient and wait for its ACK."""
     started = time.perf_counter()
     code, text, error = None, "", None
     try:
@@ -76,8 +93,8 @@ async def send_one(
         error = str(failure)
     latency = time.perf_counter() - started
     identifier = admission.patient.identifier
-    _log.info("sent %s for %s: %s", control_id, mask(identifier), code or error)
-    return SentNotice(control_id, identifier, sent_at, code, latency, text, error)
+    _log.info("sent %s %s for %s: %s", event, control_id, mask(identifier), code or error)
+    return SentNotice(control_id, identifier, sent_at, code, latency, text, error, event)
 
 
 async def run(

@@ -2,7 +2,9 @@
 
 Start it from Python with :func:`serve` (runs until cancelled) or :func:`running` (an async
 context manager that yields the URL, for tests and demos), or build the ASGI app with
-:func:`create_app`. It talks to the bridge only over HTTP.
+:func:`create_app`. It talks to the bridge only over HTTP. With ``bridge_url`` set
+(``TRESERVA_SIM_BRIDGE_URL``) it confirms every filed notice with a receipt and sends home-care
+enrolments, on demand (``POST /api/enrolments``) or at ``enrolment_rate_per_min``.
 """
 
 from treserva_sim.app import create_app

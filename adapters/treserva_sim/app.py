@@ -1,7 +1,10 @@
-"""The Treserva simulator's HTTP surface: FHIR messaging, the inbox API, faults, a worklist."""
+"""The Treserva simulator's HTTP surface: FHIR messaging, the inbox API, faults, a worklist,
+and home-care enrolments sent to the bridge (``POST /api/enrolments``)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -9,6 +12,8 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from treserva_sim.bridge_link import BridgeLink
+from treserva_sim.enrolments import EnrolmentRequest, Enrolments, NothingToEndError
 from treserva_sim.fhir import operation_outcome
 from treserva_sim.inbox import Inbox
 from treserva_sim.reception import FHIR_JSON, Delivery, Reception
@@ -22,11 +27,12 @@ async def _client_gone(request: Request) -> None:
         continue
 
 
-def _fhir_router(reception: Reception) -> APIRouter:
+def _fhir_router(reception: Reception, link: BridgeLink) -> APIRouter:
     router = APIRouter()
 
     @router.post("/fhir/$process-message", tags=["fhir"])
     async def process_message(request: Request) -> JSONResponse:
+        link.endpoint = f"{request.base_url}fhir"
         delivery = Delivery(
             body=await request.body(),
             content_type=request.headers.get("content-type", ""),
@@ -75,6 +81,31 @@ def _api_router(reception: Reception) -> APIRouter:
     return router
 
 
+def _enrolment_router(enrolments: Enrolments, link: BridgeLink) -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["api"])
+
+    @router.post("/enrolments")
+    async def send_enrolment(
+        request: Request, body: EnrolmentRequest | None = None
+    ) -> JSONResponse:
+        """Send a home-care enrolment started / ended to the bridge now."""
+        if not link.enabled:
+            return JSONResponse({"detail": "no bridge_url is set"}, status_code=409)
+        link.endpoint = f"{request.base_url}fhir"
+        try:
+            sent = await enrolments.send(body or EnrolmentRequest())
+        except NothingToEndError as error:
+            return JSONResponse({"detail": str(error)}, status_code=409)
+        return JSONResponse(sent.as_json(), status_code=200 if sent.answer.ok else 502)
+
+    @router.get("/enrolments")
+    async def sent_enrolments() -> list[dict[str, Any]]:
+        """Enrolments sent to the bridge, newest first, with the bridge's answer."""
+        return [sent.as_json() for sent in reversed(enrolments.sent)]
+
+    return router
+
+
 def _page_router(reception: Reception) -> APIRouter:
     router = APIRouter()
 
@@ -91,14 +122,33 @@ def create_app(settings: TreservaSettings | None = None) -> FastAPI:
     settings = settings or TreservaSettings()
     inbox = Inbox(settings.database_path)
     reception = Reception(inbox, settings.faults.model_copy(), settings.seed)
+    own_endpoint = f"http://{settings.host}:{settings.port}/fhir"
+    link = BridgeLink(settings.bridge_url, settings.facility, own_endpoint, reception.stats)
+    reception.on_filed = lambda notice: link.send_receipt(str(notice.header["id"]))
+    enrolments = Enrolments(link, inbox, reception.stats, settings.seed)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        schedule = None
+        if link.enabled and settings.enrolment_rate_per_min > 0:
+            schedule = asyncio.create_task(enrolments.run_schedule(settings.enrolment_rate_per_min))
         yield
+        if schedule is not None:
+            schedule.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await schedule
+        await link.close()
         inbox.close()
 
     app = FastAPI(title="Treserva simulator", version="0.1.0", lifespan=lifespan)
     app.state.reception = reception
-    for router in (_fhir_router(reception), _api_router(reception), _page_router(reception)):
+    app.state.link = link
+    app.state.enrolments = enrolments
+    for router in (
+        _fhir_router(reception, link),
+        _api_router(reception),
+        _enrolment_router(enrolments, link),
+        _page_router(reception),
+    ):
         app.include_router(router)
     return app

@@ -1,4 +1,9 @@
-"""How the simulator handles one posted notice: faults first, then read, dedupe and file."""
+"""How the simulator handles one posted notice: faults first, then read, dedupe and file.
+
+A filed notice (and a repeat of one, whose first receipt may have been lost) is confirmed to the
+bridge with a receipt through ``on_filed``; a silently dropped one is not — that silence is how
+the bridge finds out.
+"""
 
 from __future__ import annotations
 
@@ -50,10 +55,17 @@ class Delivery:
 class Reception:
     """The simulator's state and its one use case: receive a notice."""
 
-    def __init__(self, inbox: Inbox, faults: Faults, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        inbox: Inbox,
+        faults: Faults,
+        seed: int | None = None,
+        on_filed: Callable[[Notice], None] | None = None,
+    ) -> None:
         self.inbox = inbox
         self.faults = faults
         self.stats = Stats()
+        self.on_filed = on_filed
         self._random = random.Random(seed)
 
     async def receive(self, delivery: Delivery) -> Answer:
@@ -103,6 +115,8 @@ class Reception:
             _log.info(
                 "duplicate %s for %s key=%s", notice.event_code, patient, notice.idempotency_key
             )
+        if self.on_filed is not None:
+            self.on_filed(notice)
 
 
 def _is_json(content_type: str) -> bool:

@@ -12,6 +12,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from treserva_sim.app import create_app
+from treserva_sim.bridge_link import BridgeLink
 from treserva_sim.reception import Reception
 from treserva_sim.settings import TreservaSettings
 
@@ -76,6 +77,12 @@ class RunningTreserva:
     def reception(self) -> Reception:
         reception: Reception = self.app.state.reception
         return reception
+
+    @property
+    def bridge_link(self) -> BridgeLink:
+        """Where receipts and enrolments go (``point_at`` another bridge while running)."""
+        link: BridgeLink = self.app.state.link
+        return link
 
 
 @contextlib.asynccontextmanager

@@ -53,3 +53,14 @@ class TreservaSettings(BaseSettings):
     )
     seed: int | None = Field(default=None, description="Seed for the error_rate draws.")
     faults: Faults = Field(default_factory=Faults)
+    bridge_url: str | None = Field(
+        default=None,
+        description="The bridge's FHIR base (e.g. http://127.0.0.1:8080/fhir): receipts and "
+        "home-care enrolments go to its $process-message. None: nothing is sent.",
+    )
+    facility: str = Field(
+        default="GOTLAND-SOF", description="MessageHeader.source.name of what it sends."
+    )
+    enrolment_rate_per_min: float = Field(
+        default=0.0, ge=0.0, description="Home-care enrolments sent on their own; 0: on demand."
+    )

@@ -21,6 +21,15 @@ _EVENT_LABELS = {
     "discharge-ready-withdrawn": "Discharge-ready withdrawn",
     "discharge": "Discharge notice (utskrivningsmeddelande)",
     "admission-cancelled": "Admission cancelled",
+    "discharge-cancelled": "Discharge cancelled",
+    "transfer": "Transfer",
+    "patient-merge": "Patient identity merged",
+    "sip-meeting-booked": "SIP meeting booked (kallelse till SIP)",
+    "sip-meeting-moved": "SIP meeting moved",
+    "sip-meeting-cancelled": "SIP meeting cancelled",
+    "sip-plan-established": "SIP plan established",
+    "sip-plan-updated": "SIP plan updated",
+    "sip-plan-closed": "SIP plan closed",
 }
 
 

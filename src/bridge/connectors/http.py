@@ -1,9 +1,15 @@
-"""Deliver over HTTP: FHIR messaging (``[base]/$process-message``) or HL7 v2 over HTTP."""
+"""Deliver over HTTP: FHIR messaging (``[base]/$process-message``) or HL7 v2 over HTTP.
+
+The status decides first (2xx delivered, 408/425/429/5xx transient, other 4xx permanent); a 2xx
+answer is then read: a FHIR response may still say transient-error / fatal-error, and HL7 v2 over
+HTTP answers with the ACK, which decides like over MLLP (:mod:`bridge.connectors.hl7_ack`).
+"""
 
 from __future__ import annotations
 
 import httpx
 
+from bridge.connectors.hl7_ack import classify_ack, control_id_of
 from bridge.connectors.port import OutboundMessage, Outcome, SendResult
 from bridge.domain.errors import MessageRejected
 from bridge.domain.fhir.outcome import parse_response
@@ -66,6 +72,10 @@ class HttpConnector:
             )
         outcome = classify_status(response.status_code)
         reason = None if outcome is Outcome.DELIVERED else f"HTTP {response.status_code}"
+        if outcome is Outcome.DELIVERED and destination.format is PayloadFormat.HL7V2:
+            return classify_ack(
+                response.text, control_id_of(message.body), status_code=response.status_code
+            )
         if outcome is Outcome.DELIVERED and destination.format is PayloadFormat.FHIR:
             outcome, reason = _fhir_response_outcome(response.content)
         return SendResult(outcome, status_code=response.status_code, error=reason)
