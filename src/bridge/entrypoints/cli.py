@@ -5,13 +5,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
 from bridge.config import Settings
-from bridge.entrypoints import cli_audit, cli_contract, cli_dead_letters, cli_users
+from bridge.entrypoints import (
+    cli_audit,
+    cli_contract,
+    cli_dead_letters,
+    cli_deliveries,
+    cli_deviations,
+    cli_indicators,
+    cli_messages,
+    cli_users,
+)
 from bridge.logging_setup import configure_logging
+from bridge.routing_file import RoutingFileError
 
 app = typer.Typer(help="bridge: care-transition notices between TakeCare and Treserva.")
 simulate = typer.Typer(help="Run one simulator on its own.")
@@ -19,11 +29,20 @@ messages = typer.Typer(help="Look at messages the bridge has accepted.")
 db_app = typer.Typer(help="Database schema.")
 app.add_typer(simulate, name="simulate")
 app.add_typer(messages, name="messages")
+cli_messages.register(messages)
 app.add_typer(db_app, name="db")
 app.add_typer(cli_dead_letters.app, name="dead-letter")
+app.add_typer(cli_deliveries.app, name="deliveries")
 app.add_typer(cli_audit.app, name="audit")
 app.add_typer(cli_users.app, name="users")
 app.add_typer(cli_contract.app, name="contract")
+app.add_typer(cli_deviations.app, name="deviations")
+app.add_typer(cli_indicators.app, name="indicators")
+
+
+def _routing_error(error: RoutingFileError) -> NoReturn:
+    typer.echo(f"routing file error: {error}", err=True)
+    raise typer.Exit(2)
 
 
 def _settings(*, quiet: bool = False) -> Settings:
@@ -45,8 +64,11 @@ def serve() -> None:
     from bridge.entrypoints.runner import run_bridge
 
     settings = _settings()
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_bridge(settings))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run_bridge(settings))
+    except RoutingFileError as error:
+        _routing_error(error)
 
 
 @app.command()
@@ -62,7 +84,12 @@ def demo(
     from bridge.entrypoints.demo import run_demo
 
     settings = _settings(quiet=True)
-    ok = asyncio.run(run_demo(settings, once=once, count=count, rate=rate, wait_seconds=timeout))
+    try:
+        ok = asyncio.run(
+            run_demo(settings, once=once, count=count, rate=rate, wait_seconds=timeout)
+        )
+    except RoutingFileError as error:
+        _routing_error(error)
     raise typer.Exit(0 if ok else 1)
 
 

@@ -21,6 +21,7 @@ from bridge.domain.identifiers import mask
 from bridge.entrypoints.runner import running_bridge
 from takecare_sim import SendOptions, SentNotice, run, send_admissions
 from treserva_sim.server import running, serve
+from treserva_sim.settings import TreservaSettings
 
 
 def _digits(identifier: str) -> str:
@@ -69,8 +70,14 @@ async def run_demo(
     settings: Settings, *, once: bool, count: int, rate: float, wait_seconds: float
 ) -> bool:
     treserva = urlsplit(settings.treserva_url)
+    # Treserva confirms each filed notice back to the bridge (receipts), as the real one should.
+    bridge_fhir = f"http://{settings.http_host}:{settings.http_port}/fhir"
     async with (
-        running(host=treserva.hostname or "127.0.0.1", port=treserva.port or 8081) as sim,
+        running(
+            TreservaSettings(bridge_url=bridge_fhir),
+            host=treserva.hostname or "127.0.0.1",
+            port=treserva.port or 8081,
+        ) as sim,
         running_bridge(settings) as bridge,
     ):
         typer.echo(f"Treserva worklist: {sim.base_url}/   bridge API: {bridge.base_url}/docs")
