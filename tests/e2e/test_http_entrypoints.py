@@ -101,3 +101,46 @@ async def test_metadata_health_and_readiness(stack: Stack) -> None:
     assert health.status_code == 200
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": True, "broker": True}
+
+
+BATCH = Path(__file__).parent.parent / "fixtures" / "hl7" / "batch_adt.hl7"
+
+
+async def test_hl7_batch_file_over_http_gets_one_ack_per_message_and_keeps_order(
+    stack: Stack,
+) -> None:
+    # Given an FHS/BHS batch file holding one patient's A01, A08, A16 and A03
+    body = BATCH.read_bytes()
+
+    # When it is posted to /hl7v2
+    async with httpx.AsyncClient(base_url=stack.bridge.base_url) as client:
+        response = await client.post(
+            "/hl7v2", content=body, headers={"Content-Type": "application/hl7-v2"}
+        )
+
+    # Then every message gets its own AA, echoing its MSH-10 in order
+    assert response.status_code == 200
+    acks = response.text.split("MSH|")[1:]
+    results = [parse_ack("MSH|" + ack) for ack in acks]
+    assert [r.code for r in results] == ["AA"] * 4
+    assert [r.control_id for r in results] == [
+        "TC20240601-000200",
+        "TC20240603-000201",
+        "TC20240609-000202",
+        "TC20240610-000203",
+    ]
+    # And the patient's notices reach Treserva in the order they were sent
+    await wait_until(
+        lambda: _count(stack, "191212121212", 4), within=10, what="four notices delivered"
+    )
+    items = list(reversed(await inbox_for(stack, "191212121212")))  # inbox is newest first
+    assert [item["event_code"] for item in items] == [
+        "admission",
+        "estimated-discharge-changed",
+        "discharge-ready",
+        "discharge",
+    ]
+
+
+async def _count(stack: Stack, pnr: str, expected: int) -> bool:
+    return len(await inbox_for(stack, pnr)) >= expected
