@@ -1,13 +1,25 @@
-"""``bridge messages show``: print a message's history as a readable timeline."""
+"""``bridge messages show|list|search``: a message's history as a timeline; messages as tables."""
 
 from __future__ import annotations
 
+import asyncio
+import getpass
 import json
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
 import typer
 
 from bridge.config import Settings
+from bridge.service import audit
 from bridge.service.history import find_message_id, message_history
+from bridge.service.operations import (
+    MessageFilter,
+    MessageSummary,
+    PatientNotRecognised,
+    search_messages,
+)
 from bridge.store.db import Database
 
 
@@ -37,3 +49,104 @@ async def show(settings: Settings, reference: str) -> bool:
         detail = json.dumps(entry.detail, ensure_ascii=False, sort_keys=True)
         typer.echo(f"{entry.at.isoformat():<27} {entry.action:<15} {entry.actor:<10} {detail}")
     return True
+
+
+def register(messages: typer.Typer) -> None:
+    """Add ``list`` and ``search`` to the ``bridge messages`` group."""
+    messages.command("list")(list_command)
+    messages.command("search")(search_command)
+
+
+def list_command(
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 20,
+    event: Annotated[str | None, typer.Option(help="Only this event type.")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="Only with a delivery in this state (dead, pending, …).")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only received since: 30m, 2h, 1d or an ISO time.")
+    ] = None,
+) -> None:
+    """The latest messages as a table (patients masked)."""
+    where = MessageFilter(event_code=event, status=status, received_from=_since(since))
+    _print(asyncio.run(_search(Settings(), where, limit)))
+
+
+def search_command(
+    patient: Annotated[
+        str | None, typer.Option(help="A personnummer or samordningsnummer (audited).")
+    ] = None,
+    reference: Annotated[
+        str | None, typer.Option("--id", help="Message id, facility|control id or control id.")
+    ] = None,
+    event: Annotated[str | None, typer.Option(help="Event type.")] = None,
+    status: Annotated[str | None, typer.Option(help="A delivery state.")] = None,
+    since: Annotated[str | None, typer.Option(help="30m, 2h, 1d or an ISO time.")] = None,
+    until: Annotated[str | None, typer.Option(help="An ISO time.")] = None,
+    limit: Annotated[int, typer.Option()] = 100,
+) -> None:
+    """Find messages by patient, id, event type, delivery state and time; as a table."""
+    where = MessageFilter(
+        reference=reference,
+        event_code=event,
+        received_from=_since(since),
+        received_to=_since(until),
+        patient=patient,
+        status=status,
+    )
+    try:
+        found = asyncio.run(_search(Settings(), where, limit, audited=bool(patient or reference)))
+    except PatientNotRecognised as problem:
+        typer.echo(f"patient identifier not recognised: {problem}", err=True)
+        raise typer.Exit(2) from None
+    _print(found)
+
+
+async def _search(
+    settings: Settings, where: MessageFilter, limit: int, *, audited: bool = False
+) -> list[MessageSummary]:
+    db = Database(settings.database_url)
+    try:
+        found = await search_messages(db, where, settings.patient_key_secret, limit=limit)
+        if audited:
+            async with db.session() as session, session.begin():
+                audit.record(
+                    session,
+                    at=datetime.now(UTC),
+                    action="messages_searched",
+                    actor=f"cli:{getpass.getuser()}",
+                    found=len(found),
+                    **where.describe(),
+                )
+    finally:
+        await db.close()
+    return found
+
+
+def _since(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    match = re.fullmatch(r"(\d+)([mhd])", text.strip())
+    if match:
+        unit = {"m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
+        return datetime.now(UTC) - timedelta(**{unit: int(match.group(1))})
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: use 30m, 2h, 1d or an ISO time") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _print(found: list[MessageSummary]) -> None:
+    if not found:
+        typer.echo("no message matches")
+        return
+    header = f"{'RECEIVED (UTC)':<19}  {'EVENT':<27} {'PATIENT':<14} {'CONTROL ID':<24} DELIVERY"
+    typer.echo(header)
+    for message in found:
+        deliveries = ", ".join(f"{d}: {s}" for d, s in message.deliveries.items()) or "-"
+        typer.echo(
+            f"{message.received_at:%Y-%m-%d %H:%M:%S}  {message.event_code:<27} "
+            f"{message.patient_masked:<14} {message.control_id[:24]:<24} {deliveries}"
+        )
+    typer.echo(f"{len(found)} message(s), newest first; `bridge messages show ID` for one")

@@ -1,12 +1,46 @@
-"""Everything under ``/ops/``: the dashboard for the people on call and its JSON API."""
+"""Everything under ``/ops/``: the dashboard for the people on call and its JSON API.
+
+- pages (:mod:`.pages`): overview, messages and their timelines, dead letters, users;
+- ``/ops/api/`` (:mod:`.api`): the same as JSON, in the OpenAPI document;
+- sign-in, roles and CSRF (:mod:`.security`, :mod:`.context`).
+
+Nothing under ``/ops/`` but the sign-in page and the static files answers without a session.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import FileResponse, RedirectResponse
 
 from bridge.bootstrap import Bridge
+from bridge.entrypoints.ops.api import api_router
+from bridge.entrypoints.ops.context import HERE, Ops
+from bridge.entrypoints.ops.indicators import indicators_router
+from bridge.entrypoints.ops.pages import pages_router
+
+STATIC = {"ops.css": "text/css", "ops.js": "text/javascript"}
 
 
 def ops_router(bridge: Bridge) -> APIRouter:
     """The ``/ops`` routes (dashboard pages and ``/ops/api/``)."""
-    return APIRouter(prefix="/ops")
+    ops = Ops(bridge)
+    router = APIRouter(prefix="/ops")
+    router.include_router(api_router(ops))
+    router.include_router(pages_router(ops))
+    router.include_router(indicators_router(ops))
+
+    @router.get("", include_in_schema=False)
+    async def ops_root() -> RedirectResponse:
+        return RedirectResponse("/ops/", status_code=307)
+
+    @router.get("/static/{name}", include_in_schema=False)
+    async def static(name: str) -> FileResponse:
+        if name not in STATIC:
+            raise HTTPException(404)
+        return FileResponse(
+            HERE / "static" / name,
+            media_type=STATIC[name],
+            headers={"Cache-Control": "max-age=300"},
+        )
+
+    return router

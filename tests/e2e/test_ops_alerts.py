@@ -1,0 +1,127 @@
+"""Issue 5: a destination outage produces exactly one alert and one recovery message at a
+webhook, however many retries happen in between, with two bridge processes watching."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from messages import admission, control_id, synthetic_personnummer
+from services import wait_until
+from sqlalchemy import func, select
+from test_admission_flow import mllp_send_foreign
+from webhook_sink import running_sink
+
+from bridge.config import Settings
+from bridge.entrypoints.runner import RunningBridge, running_bridge
+from bridge.service.alert_rules import destination_failing_key
+from bridge.store.tables import DeliveryAttemptRow, DeliveryRow
+from treserva_sim.server import RunningTreserva
+
+KEY = destination_failing_key("treserva")
+
+
+async def set_faults_at(treserva: RunningTreserva, **faults: object) -> None:
+    async with httpx.AsyncClient() as client:
+        response = await client.post(f"{treserva.base_url}/api/faults", json=faults)
+    response.raise_for_status()
+
+
+async def failed_attempts(bridge: RunningBridge) -> int:
+    async with bridge.bridge.db.session() as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(DeliveryAttemptRow)
+            .where(DeliveryAttemptRow.outcome == "transient")
+        )
+    return int(count or 0)
+
+
+async def all_delivered(bridge: RunningBridge) -> bool:
+    async with bridge.bridge.db.session() as session:
+        waiting = await session.scalar(
+            select(func.count()).where(DeliveryRow.status != "delivered")
+        )
+    return waiting == 0
+
+
+async def test_an_outage_gives_one_alert_and_one_recovery(
+    settings: Settings, treserva: RunningTreserva
+) -> None:
+    async with running_sink() as sink:
+        # Given two bridge processes on one database, alerting a local webhook after 0.5 s
+        alerting = settings.model_copy(
+            update={
+                "alert_webhook_url": sink.url,
+                "alert_destination_failing_seconds": 0.5,
+                "alert_check_interval_seconds": 0.05,
+                "max_attempts": 1000,
+                "backoff_max_seconds": 0.1,
+            }
+        )
+        async with running_bridge(alerting) as first, running_bridge(alerting) as second:
+            # When Treserva is down and two admissions are retried again and again
+            await set_faults_at(treserva, outage=True)
+            messages = [admission(control_id(), synthetic_personnummer()) for _ in range(2)]
+            await asyncio.to_thread(mllp_send_foreign, first.mllp_port, messages)
+            await wait_until(lambda: sink.about(KEY) == ["firing"], within=15, what="the alert")
+            seen = await failed_attempts(first)
+            await wait_until(
+                lambda: _more_than(first, seen + 10), within=15, what="ten more retries"
+            )
+
+            # And Treserva comes back
+            await set_faults_at(treserva, outage=False)
+            await wait_until(lambda: all_delivered(second), within=15, what="delivered")
+            await wait_until(lambda: len(sink.about(KEY)) == 2, within=10, what="recovery")
+
+            # Then the webhook got exactly one alert and one recovery, nothing more, even
+            # after both processes check their rules once more
+            for bridge in (first, second):
+                await bridge.bridge.alert_rules.check_once()
+        assert sink.about(KEY) == ["firing", "resolved"]
+        assert [body["key"] for body in sink.received] == [KEY, KEY]
+        firing, resolved = sink.received
+        assert firing["kind"] == "destination-failing"
+        assert "treserva" in firing["summary"]
+        assert resolved["resolved_at"] is not None
+        assert await failed_attempts(first) > seen + 10
+
+
+async def _more_than(bridge: RunningBridge, count: int) -> bool:
+    return await failed_attempts(bridge) > count
+
+
+async def test_a_dead_letter_alert_clears_when_an_operator_replays_it(
+    settings: Settings, treserva: RunningTreserva
+) -> None:
+    async with running_sink() as sink:
+        # Given a bridge that gives up after two attempts, alerting a local webhook
+        alerting = settings.model_copy(
+            update={
+                "alert_webhook_url": sink.url,
+                "alert_check_interval_seconds": 0.05,
+                "alert_interval_seconds": 0.05,
+                "max_attempts": 2,
+            }
+        )
+        async with running_bridge(alerting) as bridge:
+            # When a notice dies at a Treserva that is down
+            await set_faults_at(treserva, outage=True)
+            message = admission(control_id(), synthetic_personnummer())
+            await asyncio.to_thread(mllp_send_foreign, bridge.mllp_port, [message])
+            await wait_until(lambda: len(sink.received) == 1, within=15, what="the alert")
+            [alert] = sink.received
+            assert alert["kind"] == "dead-letter" and alert["status"] == "firing"
+
+            # And an operator replays it once Treserva is back
+            await set_faults_at(treserva, outage=False)
+            delivery_id = alert["detail"]["delivery_id"]
+            await bridge.bridge.dead_letters.replay(delivery_id, actor="olivia")
+            await wait_until(lambda: all_delivered(bridge), within=15, what="delivered")
+
+            # Then the webhook hears that the incident cleared, once
+            await wait_until(lambda: len(sink.received) == 2, within=10, what="recovery")
+            await bridge.bridge.alert_rules.check_once()
+        assert sink.about(alert["key"]) == ["firing", "resolved"]
+        assert "replayed" in sink.received[1]["resolution"]

@@ -1,0 +1,93 @@
+"""Issue 5: operator commands print readable tables; patients masked; searches audited."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import Stack
+from messages import admission, control_id, synthetic_personnummer
+from services import wait_until
+from sqlalchemy import select
+from test_admission_flow import mllp_send_foreign, settled
+
+from bridge.domain.identifiers import mask
+from bridge.store.tables import AuditRow
+
+BRIDGE = Path(sys.executable).with_name("bridge")
+
+
+def bridge_cli(stack: Stack, *arguments: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BRIDGE), *arguments],
+        env={**os.environ, "BRIDGE_DATABASE_URL": stack.settings.database_url},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_messages_list_and_search_print_tables(stack: Stack) -> None:
+    # Given two delivered admissions of two patients
+    first, second = synthetic_personnummer(), synthetic_personnummer()
+    controls = [control_id(), control_id()]
+    await asyncio.to_thread(
+        mllp_send_foreign,
+        stack.bridge.mllp_port,
+        [admission(controls[0], first), admission(controls[1], second)],
+    )
+    await wait_until(lambda: settled(stack), within=15, what="delivered")
+
+    # When an operator lists the latest messages
+    listed = await asyncio.to_thread(bridge_cli, stack, "messages", "list")
+
+    # Then both are there, masked, with their delivery state
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines()[0].startswith("RECEIVED (UTC)")
+    assert mask(first) in listed.stdout and mask(second) in listed.stdout
+    assert first not in listed.stdout and second not in listed.stdout
+    assert listed.stdout.count("treserva: delivered") == 2
+
+    # And a search by patient finds only that patient's message, and is audited
+    found = await asyncio.to_thread(bridge_cli, stack, "messages", "search", "--patient", first)
+    assert found.returncode == 0, found.stderr
+    assert controls[0][:24] in found.stdout and controls[1][:24] not in found.stdout
+    async with stack.bridge.bridge.db.session() as session:
+        searches = (
+            await session.scalars(select(AuditRow).where(AuditRow.action == "messages_searched"))
+        ).all()
+    assert len(searches) == 1 and searches[0].actor.startswith("cli:")
+    assert first not in searches[0].detail and mask(first) in searches[0].detail
+
+
+async def test_users_add_list_and_set_role(stack: Stack) -> None:
+    # When an admin is added with a password from standard input, and a viewer promoted
+    added = await asyncio.to_thread(
+        bridge_cli,
+        stack,
+        "users",
+        "add",
+        "ada",
+        "--role",
+        "admin",
+        "--password-stdin",
+        stdin="correct-horse-battery\n",
+    )
+    viewer = await asyncio.to_thread(bridge_cli, stack, "users", "add", "ulf", "--generate")
+    promoted = await asyncio.to_thread(bridge_cli, stack, "users", "set-role", "ulf", "operator")
+    listed = await asyncio.to_thread(bridge_cli, stack, "users", "list")
+
+    # Then the table shows both with their roles; the generated password was printed once
+    assert added.returncode == viewer.returncode == promoted.returncode == 0
+    assert "password: " in viewer.stdout
+    rows = {line.split()[0]: line.split()[1] for line in listed.stdout.splitlines()[1:]}
+    assert rows == {"ada": "admin", "ulf": "operator"}
+    short = await asyncio.to_thread(
+        bridge_cli, stack, "users", "add", "eve", "--password-stdin", stdin="short\n"
+    )
+    assert short.returncode == 1 and "12 characters" in short.stderr
