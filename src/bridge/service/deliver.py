@@ -3,28 +3,54 @@
 The broker task is only a pointer; the outbox row is the truth. A task for a row that is already
 delivered, or being delivered by another worker, is dropped. Each attempt is recorded, with its
 outcome, in ``delivery_attempts`` and the audit log, in the same transaction as the new state.
+
+Outcomes, per the destination's retry policy (:class:`~bridge.service.backoff.RetryPolicy`):
+delivered → ``delivered`` (and ``awaiting`` a receipt when the destination sends receipts);
+transient → ``pending`` again after exponential backoff with jitter, until the maximum attempts
+or age; permanent, or out of attempts or age → ``dead`` with its :class:`DeadReason`, and one
+alert for that message (``dead-letter:<delivery id>``), never one per attempt.
+
+The claim is fenced by the attempt number: a worker that lost its row (its lease ran out and
+another worker took it over) records its attempt but changes no state.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import case, or_, select, update
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from bridge.connectors.port import Connector, OutboundMessage, Outcome, SendResult
-from bridge.domain.routing import RoutingTable
+from bridge.domain.routing import Destination, RoutingTable
 from bridge.logging_setup import correlation_id
 from bridge.service import audit
-from bridge.service.backoff import RetryPolicy
+from bridge.service.backoff import GiveUp, RetryPolicy
 from bridge.service.clock import Clock
+from bridge.service.dead_letters import DeadReason
+from bridge.service.delivery_alerts import DestinationHealth, alert_dead_letter
+from bridge.service.receipts import ReceiptState
 from bridge.store.db import Database
 from bridge.store.tables import DeliveryAttemptRow, DeliveryRow
 from bridge.transport.port import DeliveryTask
 
 log = logging.getLogger(__name__)
+
+DB_FAILURES = (OperationalError, DBAPIError, OSError)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class NextState:
+    status: str
+    next_attempt_at: datetime | None = None
+    dead_reason: DeadReason | None = None
 
 
 class DeliveryWorker:
@@ -32,39 +58,60 @@ class DeliveryWorker:
         self,
         db: Database,
         routing: RoutingTable,
-        connectors: dict[str, Connector],
+        connectors: Mapping[str, Connector],
         clock: Clock,
-        policy: RetryPolicy,
+        policies: Mapping[str, RetryPolicy],
         *,
         lease_seconds: float = 60.0,
+        receipt_timeouts: Mapping[str, float | None] | None = None,
         on_settled: Callable[[], None] | None = None,
+        on_alert: Callable[[], None] | None = None,
     ) -> None:
         self._db = db
         self._routing = routing
         self._connectors = connectors
         self._clock = clock
-        self._policy = policy
+        self._policies = policies
         self._lease = timedelta(seconds=lease_seconds)
+        self._receipt_timeouts = receipt_timeouts or {}
         self._on_settled = on_settled
+        self._on_alert = on_alert
+        self._health = DestinationHealth()
 
     async def handle(self, task: DeliveryTask) -> None:
         """Broker handler: returning acks the task; raising (database down) requeues it."""
         correlation_id.set(task.correlation_id)
-        row = await self._claim(task.delivery_id)
+        row = await self._surviving_outages(lambda: self._claim(task.delivery_id))
         if row is None:
             return
-        destination = self._routing.destination(row.destination)
         started = self._clock.now()
-        result = await self._connectors[destination.transport.value].send(
-            OutboundMessage(
-                destination=destination,
-                content_type=row.content_type,
-                body=row.payload,
-                idempotency_key=row.idempotency_key,
-                correlation_id=task.correlation_id,
+        try:
+            destination = self._routing.destination(row.destination)
+        except KeyError:
+            result = SendResult(
+                Outcome.PERMANENT, error=f"destination {row.destination!r} is not in the routing"
             )
-        )
-        await self._record(row, result, started)
+        else:
+            result = await self._send(destination, row, task)
+        await self._surviving_outages(lambda: self._record(row, result, started))
+
+    async def _send(
+        self, destination: Destination, row: DeliveryRow, task: DeliveryTask
+    ) -> SendResult:
+        try:
+            return await self._connectors[destination.transport.value].send(
+                OutboundMessage(
+                    destination=destination,
+                    content_type=row.content_type,
+                    body=row.payload,
+                    idempotency_key=row.idempotency_key,
+                    correlation_id=task.correlation_id,
+                )
+            )
+        except Exception as error:
+            # A connector bug must not strand the row in flight: count it as transient.
+            log.exception("connector failed on delivery %s", row.id)
+            return SendResult(Outcome.TRANSIENT, error=f"connector error: {type(error).__name__}")
 
     async def _claim(self, delivery_id: str) -> DeliveryRow | None:
         now = self._clock.now()
@@ -89,8 +136,28 @@ class DeliveryWorker:
                 return None
             return await session.scalar(select(DeliveryRow).where(DeliveryRow.id == delivery_id))
 
+    async def _surviving_outages(self, step: Callable[[], Awaitable[T]]) -> T:
+        """Run a database step, retrying through a short outage (a database restart).
+
+        Recording an outcome late is safe: the update is fenced by status and attempt number,
+        so if the lease ran out and the row moved on meanwhile, it changes nothing. Recording it
+        at all saves sending the notice again. If the database stays away longer, raising
+        requeues the task and the lease brings the row back; the idempotency key makes the
+        re-send harmless.
+        """
+        async for attempt in AsyncRetrying(
+            stop=stop_after_delay(self._lease.total_seconds()),
+            wait=wait_exponential(multiplier=0.2, max=3),
+            retry=retry_if_exception_type(DB_FAILURES),
+            reraise=True,
+        ):
+            with attempt:
+                return await step()
+        raise AssertionError("unreachable: AsyncRetrying re-raises")
+
     async def _record(self, row: DeliveryRow, result: SendResult, started: datetime) -> None:
         now = self._clock.now()
+        next_state = self._next_state(row, result, now)
         async with self._db.session() as session, session.begin():
             session.add(
                 DeliveryAttemptRow(
@@ -103,36 +170,82 @@ class DeliveryWorker:
                     error=result.error,
                 )
             )
-            status, next_at = self._next_state(row, result)
-            await session.execute(
+            changed = await session.execute(
                 update(DeliveryRow)
-                .where(DeliveryRow.id == row.id)
-                .values(
-                    status=status,
-                    next_attempt_at=next_at or row.next_attempt_at,
-                    lease_until=None,
-                    updated_at=now,
-                    last_error=result.error,
-                    delivered_at=now if status == "delivered" else None,
+                .where(
+                    DeliveryRow.id == row.id,
+                    DeliveryRow.status == "in_flight",
+                    DeliveryRow.attempts == row.attempts,
                 )
+                .values(**self._values(row, result, next_state, now))
             )
-            self._audit(session, row, result, status)
-        self._log(row, result, status)
+            if not getattr(changed, "rowcount", 0):
+                log.warning(
+                    "delivery %s attempt %d finished after another worker took it over",
+                    row.id,
+                    row.attempts,
+                )
+                return
+            self._audit(session, row, result, next_state)
+            alerted = self._health.observe(session, row, result, next_state.status, now)
+            if next_state.dead_reason is not None:
+                alert_dead_letter(session, row, result, next_state.dead_reason, now)
+                alerted = True
+        self._log(row, result, next_state)
         if self._on_settled is not None:
             self._on_settled()
+        if alerted and self._on_alert is not None:
+            self._on_alert()
 
-    def _next_state(self, row: DeliveryRow, result: SendResult) -> tuple[str, datetime | None]:
+    def _next_state(self, row: DeliveryRow, result: SendResult, now: datetime) -> NextState:
         if result.outcome is Outcome.DELIVERED:
-            return "delivered", None
-        if result.outcome is Outcome.PERMANENT or self._policy.gives_up_after(row.attempts):
-            return "dead", None
-        delay = self._policy.delay(row.attempts)
-        return "pending", self._clock.now() + timedelta(seconds=delay)
+            return NextState("delivered")
+        if result.outcome is Outcome.PERMANENT:
+            return NextState("dead", dead_reason=DeadReason.PERMANENT)
+        policy = self._policies.get(row.destination) or RetryPolicy()
+        window_start = row.window_started_at or row.created_at
+        verdict = policy.after_transient_failure(
+            row.attempts - row.attempts_before_window, (now - window_start).total_seconds()
+        )
+        if isinstance(verdict, GiveUp):
+            return NextState("dead", dead_reason=verdict.reason)
+        return NextState("pending", next_attempt_at=now + timedelta(seconds=verdict.delay))
+
+    def _values(
+        self, row: DeliveryRow, result: SendResult, next_state: NextState, now: datetime
+    ) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            "status": next_state.status,
+            "next_attempt_at": next_state.next_attempt_at or row.next_attempt_at,
+            "lease_until": None,
+            "updated_at": now,
+            "last_error": result.error,
+        }
+        if next_state.status == "delivered":
+            values["delivered_at"] = now
+            timeout = self._receipt_timeouts.get(row.destination)
+            if timeout is not None:
+                # A receipt that overtook this bookkeeping has set the state already: keep it.
+                values["receipt_state"] = case(
+                    (DeliveryRow.receipted_at.is_(None), ReceiptState.AWAITING.value),
+                    else_=DeliveryRow.receipt_state,
+                )
+                values["receipt_due_at"] = now + timedelta(seconds=timeout)
+        if next_state.dead_reason is not None:
+            values["dead_reason"] = next_state.dead_reason.value
+            values["dead_at"] = now
+        return values
 
     def _audit(
-        self, session: AsyncSession, row: DeliveryRow, result: SendResult, status: str
+        self, session: AsyncSession, row: DeliveryRow, result: SendResult, next_state: NextState
     ) -> None:
+        status = next_state.status
         action = {"delivered": "delivered", "dead": "dead_lettered"}.get(status, "attempt_failed")
+        detail: dict[str, Any] = {}
+        if next_state.dead_reason is not None:
+            detail["reason"] = next_state.dead_reason.value
+        if next_state.next_attempt_at is not None:
+            detail["next_attempt_at"] = next_state.next_attempt_at.isoformat()
         audit.record(
             session,
             at=self._clock.now(),
@@ -144,19 +257,21 @@ class DeliveryWorker:
             outcome=result.outcome.value,
             status_code=result.status_code,
             error=result.error,
+            **detail,
         )
 
     @staticmethod
-    def _log(row: DeliveryRow, result: SendResult, status: str) -> None:
-        if status == "delivered":
+    def _log(row: DeliveryRow, result: SendResult, next_state: NextState) -> None:
+        if next_state.status == "delivered":
             log.info("delivered %s to %s (attempt %d)", row.id, row.destination, row.attempts)
         else:
             log.warning(
-                "delivery %s to %s attempt %d failed (%s): %s -> %s",
+                "delivery %s to %s attempt %d failed (%s): %s -> %s%s",
                 row.id,
                 row.destination,
                 row.attempts,
                 result.outcome.value,
                 result.error,
-                status,
+                next_state.status,
+                f" ({next_state.dead_reason.value})" if next_state.dead_reason else "",
             )

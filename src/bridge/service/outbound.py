@@ -16,8 +16,11 @@ HL7_V2 = "application/hl7-v2"
 
 @dataclass(frozen=True)
 class EncodedPayload:
+    """The wire form and ``header_id``: the id a receipt names (MessageHeader.id / MSH-10)."""
+
     content_type: str
     body: str
+    header_id: str
 
 
 @dataclass(frozen=True)
@@ -38,8 +41,9 @@ class OutboundEncoder:
     ) -> EncodedPayload:
         safe = event.for_destination()
         if destination.format is PayloadFormat.HL7V2:
-            text = encode_hl7(safe, control_id=idempotency_key[:20], now=now)
-            return EncodedPayload(HL7_V2, text)
+            control_id = idempotency_key[:20]
+            text = encode_hl7(safe, control_id=control_id, now=now)
+            return EncodedPayload(HL7_V2, text, control_id)
         bundle = encode_message_bundle(
             safe,
             bundle_id=delivery_id,
@@ -50,4 +54,5 @@ class OutboundEncoder:
             destination_endpoint=destination.address,
             now=now,
         )
-        return EncodedPayload(FHIR_JSON, dumps(bundle).decode())
+        header_id = str(bundle["entry"][0]["resource"]["id"])
+        return EncodedPayload(FHIR_JSON, dumps(bundle).decode(), header_id)

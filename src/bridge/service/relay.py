@@ -4,6 +4,16 @@ A delivery is released only when every earlier delivery for the same patient and
 has been delivered (or discarded by an operator), so a discharge never overtakes its admission
 even while the admission is being retried (guarantee 4); other patients keep flowing.
 Rows whose lease ran out (a process died between claiming and finishing) are released again.
+A row handed to the broker is leased for long (``queue_lease_seconds``): its task is durable in
+the broker, and a short lease would release the row again while its task still waits in a deep
+queue, doubling the work exactly when the bridge is behind.
+
+A dead letter is deliberately *not* settled: a patient's dead-lettered admission holds that
+patient's later notices for the same destination back until an operator replays it (it goes
+first, then the held ones, in order) or discards it with a reason (the held ones go on). A
+discharge notice arriving at a municipality that never got the admission is worse than a late
+pair; the dead-letter alert and the ``held_back`` count in the dead-letter list make the wait
+visible (docs/delivery.md).
 """
 
 from __future__ import annotations
@@ -24,7 +34,7 @@ from bridge.transport.port import Broker, BrokerUnavailable, DeliveryTask
 
 log = logging.getLogger(__name__)
 
-SETTLED = ("delivered", "discarded")
+SETTLED = ("delivered", "discarded")  # not "dead": a dead letter holds later notices back
 IN_PROGRESS = ("queued", "in_flight")
 
 
@@ -36,7 +46,7 @@ class Relay:
         clock: Clock,
         *,
         lease_seconds: float = 60.0,
-        batch: int = 200,
+        batch: int = 100,
     ) -> None:
         self._db = db
         self._broker = broker

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -62,14 +63,21 @@ class RabbitConsumer:
         await close_quietly(self._channel, self._close_timeout)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        current = asyncio.current_task()
-        if self._cancelled or current is None:
+        """Run the handler in a task of our own, shielded from the channel.
+
+        aiormq runs this callback as a task of the channel and cancels it when the channel or
+        connection closes. A handler cancelled half-way would leave its work (a delivery sent
+        but not recorded) to be found again only when a lease runs out; shielded, it finishes,
+        and only the ack is lost — the broker redelivers the task and the handler, idempotent,
+        finds it done. :meth:`cancel` still abandons running handlers on purpose.
+        """
+        if self._cancelled:
             return  # not settled: the channel closes and the broker requeues it
-        self._running.add(current)
-        try:
-            await self._process(message)
-        finally:
-            self._running.discard(current)
+        processing = asyncio.create_task(self._process(message))
+        self._running.add(processing)
+        processing.add_done_callback(self._running.discard)
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(processing)
 
     async def _process(self, message: AbstractIncomingMessage) -> None:
         try:
