@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run demo demo-once test test-unit lint format bench clean
+.PHONY: install run demo demo-once test test-unit lint format bench fault clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ format: install
 
 bench: install          ## translation throughput per event type, messages/second/core
 	$(BIN)/python bench/run.py
+
+fault: install          ## fault suite, full size: real RabbitMQ/PostgreSQL faults, Jepsen-style table
+	$(BIN)/python tests/fault/run_faults.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -14,14 +14,22 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from bridge.config import Settings
 from bridge.connectors.http import HttpConnector
+from bridge.connectors.mllp import MllpConnector
 from bridge.connectors.port import Connector
+from bridge.domain.routing import RetrySettings
 from bridge.routing_file import load_routing
 from bridge.service.accept import Acceptor, AcceptResult, AcceptStatus, Inbound
-from bridge.service.alerts import Alerting, LogAlerting
-from bridge.service.backoff import RetryPolicy
+from bridge.service.alert_outbox import AlertDispatcher
+from bridge.service.alert_rules import AlertRules
+from bridge.service.alerts import Alerting, build_alerting
+from bridge.service.backoff import RetryPolicy, policy_for
 from bridge.service.clock import Clock, SystemClock
+from bridge.service.dead_letters import DeadLetters
 from bridge.service.deliver import DeliveryWorker
+from bridge.service.deviations import DeadlineMonitor, Deviations, load_rule_book
+from bridge.service.indicators import Indicators
 from bridge.service.outbound import OutboundEncoder
+from bridge.service.receipts import Receipts, receipt_timeout_for
 from bridge.service.relay import Relay
 from bridge.store import migrate
 from bridge.store.db import Database
@@ -52,11 +60,14 @@ class Bridge:
     ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
-        self.alerting: Alerting = alerting or LogAlerting()
         self.db = Database(settings.database_url)
+        self.alerting: Alerting = alerting or build_alerting(settings, self.db, self.clock)
         self.routing = load_routing(settings)
         self.broker = broker or build_broker(settings, self.db)
-        self.connectors = connectors or {"http": HttpConnector(settings.delivery_timeout_seconds)}
+        self.connectors = connectors or {
+            "http": HttpConnector(settings.delivery_timeout_seconds),
+            "mllp": MllpConnector(settings.delivery_timeout_seconds),
+        }
         self.acceptor = Acceptor(
             self.db,
             self.routing,
@@ -64,20 +75,47 @@ class Bridge:
             self.clock,
             settings.patient_key_secret,
         )
-        self.relay = Relay(self.db, self.broker, self.clock, lease_seconds=settings.lease_seconds)
+        self.relay = Relay(
+            self.db, self.broker, self.clock, lease_seconds=settings.queue_lease_seconds
+        )
+        self.alert_dispatcher = AlertDispatcher(self.db, self.alerting, self.clock)
+        self.alert_rules = AlertRules(
+            self.db,
+            self.alerting,
+            self.clock,
+            [d.name for d in self.routing.destinations],
+            database_ok=self._database_ok,
+            broker_ok=self._broker_ok,
+            failing_after=settings.alert_destination_failing_seconds,
+            unreachable_after=settings.alert_unreachable_seconds,
+        )
         self.worker = DeliveryWorker(
             self.db,
             self.routing,
             self.connectors,
             self.clock,
-            RetryPolicy(
-                max_attempts=settings.max_attempts,
-                initial_seconds=settings.backoff_initial_seconds,
-                max_seconds=settings.backoff_max_seconds,
-            ),
+            self.retry_policies(),
             lease_seconds=settings.lease_seconds,
+            receipt_timeouts={
+                d.name: receipt_timeout_for(d, settings.receipt_timeout_seconds)
+                for d in self.routing.destinations
+            },
             on_settled=self.relay.wakeup.set,
+            on_alert=self.alert_dispatcher.wakeup.set,
         )
+        self.dead_letters = DeadLetters(self.db, self.clock, on_replayed=self.relay.wakeup.set)
+        self.receipts = Receipts(self.db, self.clock)
+        self.rule_book = load_rule_book(settings.deadline_rules_file)
+        self.deadlines = DeadlineMonitor(
+            self.db,
+            self.routing,
+            self.clock,
+            self.rule_book,
+            source_endpoint=f"{settings.public_base_url}/fhir",
+            on_alert=(self.relay.wakeup, self.alert_dispatcher.wakeup),
+        )
+        self.deviations = Deviations(self.db, self.clock)
+        self.indicators = Indicators(self.db, self.clock, self.rule_book)
         self._consumers: list[Consumer] = []
         self._tasks: list[asyncio.Task[Any]] = []
 
@@ -97,12 +135,29 @@ class Bridge:
         if deliver:
             await self.start_delivery()
 
+    def retry_policies(self) -> dict[str, RetryPolicy]:
+        """Each destination's retry policy: its routing entry over the BRIDGE_* defaults."""
+        settings = self.settings
+        defaults = RetrySettings(
+            max_attempts=settings.max_attempts,
+            initial_seconds=settings.backoff_initial_seconds,
+            max_seconds=settings.backoff_max_seconds,
+            max_age_seconds=settings.max_age_seconds,
+        )
+        return {d.name: policy_for(d, defaults) for d in self.routing.destinations}
+
     async def start_delivery(self) -> None:
         for destination in self.routing.destinations:
             self._consumers.append(await self.broker.consume(destination.name, self.worker.handle))
-        self._tasks.append(
-            asyncio.create_task(self.relay.run(self.settings.relay_interval_seconds), name="relay")
-        )
+        settings = self.settings
+        for name, job in (
+            ("relay", self.relay.run(settings.relay_interval_seconds)),
+            ("receipt-watch", self.receipts.run(settings.receipt_check_interval_seconds)),
+            ("alert-dispatch", self.alert_dispatcher.run(settings.alert_interval_seconds)),
+            ("alert-rules", self.alert_rules.run(settings.alert_check_interval_seconds)),
+            ("deadline-check", self.deadlines.run(settings.deadline_check_interval_seconds)),
+        ):
+            self._tasks.append(asyncio.create_task(job, name=name))
 
     async def accept(self, inbound: Inbound) -> AcceptResult:
         result = await self.acceptor.accept(inbound)

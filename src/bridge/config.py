@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -39,11 +39,35 @@ class Settings(BaseSettings):
     source_name: str = "bridge"
 
     delivery_timeout_seconds: float = 10.0
-    max_attempts: int = 12
-    backoff_initial_seconds: float = 1.0
-    backoff_max_seconds: float = 300.0
+    # Retry policy defaults; a destination's `retry` in the routing file overrides them field
+    # by field.
+    max_attempts: int = Field(default=12, ge=1)
+    backoff_initial_seconds: float = Field(default=1.0, gt=0)
+    backoff_max_seconds: float = Field(default=300.0, gt=0)
+    max_age_seconds: float = Field(
+        default=86_400.0, gt=0, description="Transient failures for longer than this: dead."
+    )
+    receipt_timeout_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="Default receipt timeout of destinations that do not set their own; "
+        "None: receipts are not expected.",
+    )
+    receipt_check_interval_seconds: float = Field(default=5.0, gt=0)
+    alert_interval_seconds: float = Field(default=2.0, gt=0)
     relay_interval_seconds: float = 0.2
-    lease_seconds: float = 60.0
+    lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a worker holds a delivery it is sending; must exceed the "
+        "delivery timeout.",
+    )
+    queue_lease_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long a delivery handed to the broker may wait there before it is "
+        "released again (a safety net for a task lost with its process).",
+    )
 
     max_message_bytes: int = 1_048_576
     log_level: str = "INFO"
@@ -52,3 +76,45 @@ class Settings(BaseSettings):
         default="bridge-default-pseudonym-key",
         description="Key for the pseudonymous patient key used for ordering and search.",
     )
+
+    # Operations: alerts (docs/operations.md). No channel set: alerts go to the log only.
+    alert_webhook_url: str | None = None
+    alert_webhook_timeout_seconds: float = Field(default=5.0, gt=0)
+    alert_smtp_host: str | None = None
+    alert_smtp_port: int = 25
+    alert_smtp_from: str = "bridge@localhost"
+    alert_smtp_to: str = Field(default="", description="Comma-separated recipients.")
+    alert_smtp_username: str | None = None
+    alert_smtp_password: str | None = None
+    alert_smtp_starttls: bool = False
+    alert_check_interval_seconds: float = Field(default=10.0, gt=0)
+    alert_destination_failing_seconds: float = Field(
+        default=300.0, ge=0, description="A destination failing this long is an incident."
+    )
+    alert_unreachable_seconds: float = Field(
+        default=60.0, ge=0, description="The database or broker unreachable this long."
+    )
+    alert_retry_seconds: float = Field(default=15.0, gt=0)
+    # Operations: the dashboard's sign-in. Without a key, one is generated once and kept in the
+    # database, so every process shares it.
+    ops_secret_key: str | None = None
+    ops_session_hours: float = Field(default=8.0, gt=0)
+
+    # Legal deadlines and collaboration deviations (docs/deadlines.md).
+    deadline_rules_file: Path | None = Field(
+        default=None,
+        description="YAML/JSON file overriding the legal deadline rules (docs/deadlines.md); "
+        "unset: the defaults from the law.",
+    )
+    deadline_check_interval_seconds: float = Field(default=60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_delivery(self) -> Settings:
+        """A lease that ran out while its worker still waits on the receiver would let a second
+        worker send the same notice, and a later one of the patient's, before the first answer."""
+        if self.lease_seconds <= self.delivery_timeout_seconds:
+            raise ValueError(
+                f"lease_seconds ({self.lease_seconds}) must exceed delivery_timeout_seconds "
+                f"({self.delivery_timeout_seconds})"
+            )
+        return self

@@ -31,3 +31,12 @@ def admission(control: str, personnummer: str = "191212121212", *, enhanced: boo
     if not enhanced:
         text = text.replace("|P|2.5|||AL|NE|", "|P|2.5|||||")
     return text.replace("\r\n", "\r").replace("\n", "\r")
+
+
+def notice(control: str, personnummer: str, trigger: str) -> str:
+    """Another ADT event of the same stay (A03 discharge, A16 discharge-ready, A08 …)."""
+    return (
+        admission(control, personnummer)
+        .replace("ADT^A01^ADT_A01", f"ADT^{trigger}^ADT_{trigger}")
+        .replace("EVN|A01", f"EVN|{trigger}")
+    )

@@ -21,6 +21,7 @@ from bridge.domain.hl7.er7 import split_batch
 from bridge.entrypoints.ops import ops_router
 from bridge.entrypoints.replies import fhir_answer, hl7_ack_for
 from bridge.logging_setup import correlation_id
+from bridge.metrics import metrics_router
 from bridge.service.accept import Inbound, hl7_text
 from bridge.service.outbound import FHIR_JSON, HL7_V2
 
@@ -110,4 +111,5 @@ def create_app(bridge: Bridge) -> FastAPI:
         )
 
     app.include_router(ops_router(bridge))
+    app.include_router(metrics_router(bridge))
     return app

@@ -5,17 +5,25 @@ Tables:
 - ``deliveries``: the outbox — one row per (message, destination), with the idempotency key,
   the encoded payload, the per-patient sequence and the delivery state.
 - ``delivery_attempts``: every attempt to deliver, with outcome and error.
+- ``receipts``: every receipt a receiving system sent back, matched to its delivery.
+- ``alert_outbox``: alerts waiting to be handed to the alerting port (raise or resolve).
 - ``audit_log``: append-only record of every state change and action.
 - ``queue_entries``: the embedded durable queue used when no broker is configured.
+- ``audit_chain_head``, ``ops_users``, ``ops_secrets``, ``alert_incidents``: operations (the
+  audit hash chain's head, dashboard users, shared secrets, one row per alert incident).
+- ``care_episodes``, ``care_episode_notices``, ``homecare_enrolments``, ``deviations``,
+  ``deviation_notes``: hospital stays followed through their notices, home-care enrolments per
+  system, collaboration deviations and what people wrote on them (docs/deadlines.md).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -23,6 +31,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
+    insert,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -79,6 +90,7 @@ class DeliveryRow(Base):
     __table_args__ = (
         UniqueConstraint("destination", "patient_key", "seq", name="uq_deliveries_order"),
         Index("ix_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_deliveries_receipt_due", "receipt_state", "receipt_due_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -97,6 +109,19 @@ class DeliveryRow(Base):
     created_at: Mapped[datetime] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column()
     delivered_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # The id a receipt names: the outbound MessageHeader.id (FHIR) or MSH-10 (HL7 v2).
+    header_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    # Retry window: max age and max attempts count from here (creation, or the last replay).
+    window_started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    attempts_before_window: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    dead_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    dead_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    discard_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Receipts: None (the destination sends none), awaiting, received, negative, unreceipted.
+    receipt_state: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    receipt_due_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    receipted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    receipt_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class DeliveryAttemptRow(Base):
@@ -112,6 +137,39 @@ class DeliveryAttemptRow(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+class ReceiptRow(Base):
+    """Every receipt received, matched to its delivery or not (an unknown id is kept too)."""
+
+    __tablename__ = "receipts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(36), index=True)
+    responds_to: Mapped[str] = mapped_column(String(64), index=True)
+    delivery_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    code: Mapped[str] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column()
+
+
+class AlertOutboxRow(Base):
+    """Alerts to raise or resolve, written in the transaction of the change that causes them.
+
+    A sweeper hands them to the alerting port and marks them sent, so an alert is not lost when
+    the process dies right after the commit (the port makes repeats one message per incident).
+    """
+
+    __tablename__ = "alert_outbox"
+    __table_args__ = (Index("ix_alert_outbox_unsent", "sent_at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[str] = mapped_column(String(64))
+    summary: Mapped[str] = mapped_column(Text)
+    detail: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column()
+    sent_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
 class AuditRow(Base):
     __tablename__ = "audit_log"
 
@@ -122,6 +180,10 @@ class AuditRow(Base):
     action: Mapped[str] = mapped_column(String(32))
     actor: Mapped[str] = mapped_column(String(64))
     detail: Mapped[str] = mapped_column(Text)
+    # The hash chain (service/audit.py): position, the previous row's hash, this row's hash.
+    seq: Mapped[int | None] = mapped_column(BigInteger, unique=True, nullable=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    row_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class QueueEntryRow(Base):
@@ -148,3 +210,205 @@ class InboundSeenRow(Base):
     channel: Mapped[str] = mapped_column(String(16))
     transport_id: Mapped[str] = mapped_column(String(200))
     message_id: Mapped[str] = mapped_column(String(36))
+
+
+class AuditChainHeadRow(Base):
+    """The audit hash chain's head: one row, locked by every append (service/audit.py)."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    row_hash: Mapped[str] = mapped_column(String(64))
+
+
+@event.listens_for(AuditChainHeadRow.__table__, "after_create")
+def _chain_genesis(target: Any, connection: Any, **_: Any) -> None:
+    """A schema made with ``create_all`` (tests) starts its chain like the migration does."""
+    connection.execute(insert(target).values(id=1, seq=0, row_hash="0" * 64))
+
+
+class UserRow(Base):
+    """A person who signs in to the ops dashboard; ``role`` is viewer, operator or admin."""
+
+    __tablename__ = "ops_users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    disabled: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column()
+
+
+class OpsSecretRow(Base):
+    """Secrets every bridge process must share (the session-signing key when none is set)."""
+
+    __tablename__ = "ops_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column()
+
+
+class AlertIncidentRow(Base):
+    """One incident per key while it is open: the alert and the recovery are sent once each.
+
+    The partial unique index makes "open an incident" a race one process wins, whichever
+    processes see the problem at the same time (service/alerts.py).
+    """
+
+    __tablename__ = "alert_incidents"
+    __table_args__ = (
+        Index(
+            "uq_alert_incidents_open",
+            "key",
+            unique=True,
+            sqlite_where=text("resolved_at IS NULL"),
+            postgresql_where=text("resolved_at IS NULL"),
+        ),
+        Index("ix_alert_incidents_unsent", "notify_state", "notify_after"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(64))
+    summary: Mapped[str] = mapped_column(Text)
+    detail: Mapped[str] = mapped_column(Text)
+    opened_at: Mapped[datetime] = mapped_column(index=True)
+    last_seen_at: Mapped[datetime] = mapped_column()
+    resolved_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    resolution: Mapped[str | None] = mapped_column(Text, nullable=True)
+    alert_sent_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    recovery_sent_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # What the notifier owes: "alert", "recovery" or "none"; retried from notify_after on.
+    notify_state: Mapped[str] = mapped_column(String(16))
+    notify_after: Mapped[datetime] = mapped_column()
+    notify_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_notify_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Channels (log, webhook, smtp) that already took the notice now owed, comma-separated.
+    channels_done: Mapped[str] = mapped_column(String(200), default="")
+
+
+# --- care episodes, deadlines and deviations (migration 0004; service/episodes.py, deviations.py)
+
+
+class CareEpisodeRow(Base):
+    """A hospital stay followed through its notices; the deadline check watches it until it is
+    ``settled`` or its last notice is older than the rule book's ``watch_days``."""
+
+    __tablename__ = "care_episodes"
+    __table_args__ = (
+        UniqueConstraint("patient_key", "visit_number", name="uq_care_episodes_visit"),
+        Index("ix_care_episodes_watch", "settled", "last_notice_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    patient_key: Mapped[str] = mapped_column(String(64), index=True)
+    patient_masked: Mapped[str] = mapped_column(String(32))
+    visit_number: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    birth_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    primary_care_hsa_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    primary_care_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    unit_hsa_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    unit_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    status: Mapped[str] = mapped_column(String(16))
+    admitted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    discharged_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    first_seen_at: Mapped[datetime] = mapped_column(index=True)
+    last_notice_at: Mapped[datetime] = mapped_column()
+    last_message_id: Mapped[str] = mapped_column(String(36))
+    settled: Mapped[bool] = mapped_column(default=False)
+
+
+class EpisodeNoticeRow(Base):
+    """One accepted notice of an episode: what it said about the stay (delivery and receipt
+    times stay on its ``deliveries`` rows)."""
+
+    __tablename__ = "care_episode_notices"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    episode_id: Mapped[str] = mapped_column(ForeignKey("care_episodes.id"), index=True)
+    message_id: Mapped[str] = mapped_column(ForeignKey("messages.id"), unique=True)
+    event_code: Mapped[str] = mapped_column(String(64))
+    sent_at: Mapped[datetime] = mapped_column()
+    occurred_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    admitted_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    discharged_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    unit_hsa_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    unit_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    class_code: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    parties: Mapped[str] = mapped_column(String(64), default="")
+
+
+class HomeCareEnrolmentRow(Base):
+    """A home-care enrolment as one system (a routing source) reported it."""
+
+    __tablename__ = "homecare_enrolments"
+    __table_args__ = (
+        UniqueConstraint(
+            "system", "patient_key", "enrolment_id", name="uq_homecare_enrolments_once"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    system: Mapped[str] = mapped_column(String(64))
+    patient_key: Mapped[str] = mapped_column(String(64), index=True)
+    enrolment_id: Mapped[str] = mapped_column(String(64))
+    unit_hsa_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    unit_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    started_at: Mapped[datetime] = mapped_column()
+    ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_message_id: Mapped[str] = mapped_column(String(36))
+    updated_at: Mapped[datetime] = mapped_column()
+
+
+class DeviationRow(Base):
+    """A collaboration deviation (avvikelse i samverkan): one per episode, rule and subject,
+    which is what makes its alert go out exactly once."""
+
+    __tablename__ = "deviations"
+    __table_args__ = (
+        UniqueConstraint("episode_id", "rule_id", "subject", name="uq_deviations_once"),
+        Index("ix_deviations_status", "status", "detected_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    episode_id: Mapped[str] = mapped_column(ForeignKey("care_episodes.id"))
+    rule_id: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(120), default="")
+    rule_title: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    failed_step: Mapped[str] = mapped_column(String(16))
+    responsible: Mapped[str] = mapped_column(String(16))
+    patient_key: Mapped[str] = mapped_column(String(64), index=True)
+    patient_masked: Mapped[str] = mapped_column(String(32))
+    sending_unit_hsa_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    sending_unit_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    receivers: Mapped[str] = mapped_column(String(200), default="")
+    anchor_at: Mapped[datetime] = mapped_column()
+    deadline_at: Mapped[datetime] = mapped_column()
+    done_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    late_by_seconds: Mapped[int] = mapped_column(BigInteger)
+    detected_at: Mapped[datetime] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16))
+    closed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    closed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    close_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    alert_message_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column()
+
+
+class DeviationNoteRow(Base):
+    """A person's comment on a deviation, or its closing or reopening, with who and why."""
+
+    __tablename__ = "deviation_notes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    deviation_id: Mapped[str] = mapped_column(ForeignKey("deviations.id"), index=True)
+    at: Mapped[datetime] = mapped_column()
+    author: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
