@@ -30,7 +30,7 @@ FHIR_BUNDLES = [
     json.loads(path.read_text(encoding="utf-8"))
     for path in sorted((FIXTURES / "fhir" / "events").glob("in-*.json"))
 ]
-SLOW_SECONDS = 0.5  # CPU seconds: a shared, busy machine must not make the test flaky
+SLOW_SECONDS = 5.0  # a hang guard, not a speed claim (speed is measured in bench/run.py)
 HL7_NOISE = "|^~\\&\r\n MSHPIDPV1SCHMRGMSAAIPAIG0123456789+-.\"'ÅÄÖ\x00\x0b\x1c"
 
 

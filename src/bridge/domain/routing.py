@@ -272,9 +272,14 @@ class RoutingTable(BaseModel):
 
 
 FHIR_ONLY_EVENTS = frozenset(
-    {EventCode.SIP_PLAN_ESTABLISHED, EventCode.SIP_PLAN_UPDATED, EventCode.SIP_PLAN_CLOSED}
+    {
+        EventCode.SIP_PLAN_ESTABLISHED,
+        EventCode.SIP_PLAN_UPDATED,
+        EventCode.SIP_PLAN_CLOSED,
+        EventCode.DEVIATION,
+    }
 )
-"""Events with no HL7 v2 form (docs/mapping.md, "SIP plan"): FHIR destinations only."""
+"""Events with no HL7 v2 form (SIP plans, the bridge's own deviation alerts): FHIR only."""
 HOME_CARE_EVENTS = frozenset(
     {EventCode.HOMECARE_ENROLMENT_STARTED, EventCode.HOMECARE_ENROLMENT_ENDED}
 )

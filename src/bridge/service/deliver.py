@@ -34,7 +34,7 @@ from bridge.service import audit
 from bridge.service.backoff import GiveUp, RetryPolicy
 from bridge.service.clock import Clock
 from bridge.service.dead_letters import DeadReason
-from bridge.service.delivery_alerts import DestinationHealth, alert_dead_letter
+from bridge.service.delivery_alerts import alert_dead_letter
 from bridge.service.receipts import ReceiptState
 from bridge.store.db import Database
 from bridge.store.tables import DeliveryAttemptRow, DeliveryRow
@@ -76,7 +76,6 @@ class DeliveryWorker:
         self._receipt_timeouts = receipt_timeouts or {}
         self._on_settled = on_settled
         self._on_alert = on_alert
-        self._health = DestinationHealth()
 
     async def handle(self, task: DeliveryTask) -> None:
         """Broker handler: returning acks the task; raising (database down) requeues it."""
@@ -187,10 +186,9 @@ class DeliveryWorker:
                 )
                 return
             self._audit(session, row, result, next_state)
-            alerted = self._health.observe(session, row, result, next_state.status, now)
+            alerted = next_state.dead_reason is not None
             if next_state.dead_reason is not None:
                 alert_dead_letter(session, row, result, next_state.dead_reason, now)
-                alerted = True
         self._log(row, result, next_state)
         if self._on_settled is not None:
             self._on_settled()
