@@ -12,7 +12,7 @@ import json
 import os
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 import yaml
@@ -27,7 +27,6 @@ from bridge.service.deviations import (
     DeviationNotFound,
     Deviations,
     DeviationStateError,
-    DeviationView,
     RuleFileError,
     load_rule_book,
 )
@@ -76,31 +75,6 @@ def _local(moment: datetime | None) -> str:
     return moment.astimezone(STOCKHOLM).strftime("%Y-%m-%d %H:%M") if moment else "-"
 
 
-def as_json(view: DeviationView) -> dict[str, Any]:
-    return {
-        "id": view.id,
-        "status": view.status,
-        "rule": view.rule_id,
-        "title": view.rule_title,
-        "category": view.category,
-        "kind": view.kind,
-        "failed_step": view.failed_step,
-        "responsible": view.responsible,
-        "responsible_unit": view.responsible_unit,
-        "patient": view.patient,
-        "sending_unit": view.sending_unit.label if view.sending_unit else None,
-        "receivers": list(view.receivers),
-        "deadline_at": view.deadline_at.isoformat(),
-        "done_at": view.done_at.isoformat() if view.done_at else None,
-        "late_by_minutes": round(view.late_by.total_seconds() / 60, 1),
-        "detected_at": view.detected_at.isoformat(),
-        "closed_by": view.closed_by,
-        "close_reason": view.close_reason,
-        "alert_message_id": view.alert_message_id,
-        "episode_id": view.episode_id,
-    }
-
-
 @app.command("list")
 def list_deviations(
     status: Annotated[str, typer.Option(help="open, closed or all.")] = "open",
@@ -117,7 +91,7 @@ def list_deviations(
     )
     views = _run(lambda deviations: deviations.find(where))
     if json_out:
-        typer.echo(json.dumps([as_json(view) for view in views], ensure_ascii=False, indent=2))
+        typer.echo(json.dumps([view.to_json() for view in views], ensure_ascii=False, indent=2))
         return
     typer.echo(
         f"{'id':<36}  {'status':<6}  {'rule':<32}  {'kind':<7}  {'late by':>9}  "
@@ -138,14 +112,14 @@ def show(deviation_id: str, json_out: AsJson = False) -> None:
     """One deviation with everything people wrote on it."""
     view, notes = _run(lambda deviations: deviations.show(deviation_id))
     if json_out:
-        data = as_json(view)
+        data = view.to_json()
         data["notes"] = [
             {"at": n.at.isoformat(), "by": n.author, "action": n.action, "text": n.text}
             for n in notes
         ]
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
-    for key, value in as_json(view).items():
+    for key, value in view.to_json().items():
         typer.echo(f"{key:<18} {value}")
     for note in notes:
         typer.echo(f"{_local(note.at)}  {note.author}  {note.action}: {note.text}")

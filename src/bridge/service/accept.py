@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,10 +24,11 @@ from bridge.domain.routing import RoutingTable
 from bridge.service import audit, episodes
 from bridge.service.clock import Clock
 from bridge.service.outbound import FHIR_JSON, HL7_V2, OutboundEncoder
+from bridge.service.outbox import OutboxEntry, add_to_outbox
 from bridge.service.patient_key import patient_key
 from bridge.service.receipts import receipt_of, record_receipt
 from bridge.store.db import Database
-from bridge.store.tables import DeliveryRow, InboundSeenRow, MessageRow
+from bridge.store.tables import InboundSeenRow, MessageRow
 
 log = logging.getLogger(__name__)
 
@@ -210,39 +211,17 @@ class Acceptor:
             idempotency_key=idempotency_key,
             now=now,
         )
-        last_seq = await session.scalar(
-            select(func.max(DeliveryRow.seq)).where(
-                DeliveryRow.destination == destination_name, DeliveryRow.patient_key == key
-            )
-        )
-        session.add(
-            DeliveryRow(
-                id=delivery_id,
-                message_id=message_id,
-                destination=destination_name,
-                idempotency_key=idempotency_key,
-                patient_key=key,
-                seq=(last_seq or 0) + 1,
-                status="pending",
-                content_type=payload.content_type,
-                payload=payload.body,
-                header_id=payload.header_id,
-                attempts=0,
-                next_attempt_at=now,
-                window_started_at=now,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        audit.record(
-            session,
-            at=now,
-            action="outbox",
-            message_id=message_id,
+        entry = OutboxEntry(
             delivery_id=delivery_id,
-            destination=destination_name,
             idempotency_key=idempotency_key,
+            message_id=message_id,
+            destination=destination_name,
+            patient_key=key,
+            content_type=payload.content_type,
+            body=payload.body,
+            header_id=payload.header_id,
         )
+        await add_to_outbox(session, entry, now)
 
     def _patient_columns(self, event: CareTransitionEvent) -> tuple[str, str, bool]:
         """Pseudonymous key, masked identifier, protected flag; a receipt names no patient."""

@@ -25,10 +25,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -56,10 +57,10 @@ from bridge.service import alert_outbox, audit
 from bridge.service.clock import Clock
 from bridge.service.episodes import load_facts
 from bridge.service.outbound import FHIR_JSON
+from bridge.service.outbox import OutboxEntry, add_to_outbox
 from bridge.store.db import Database
 from bridge.store.tables import (
     CareEpisodeRow,
-    DeliveryRow,
     DeviationNoteRow,
     DeviationRow,
     MessageRow,
@@ -302,39 +303,17 @@ class DeadlineMonitor:
             destination_endpoint=destination.address,
             now=now,
         )
-        last_seq = await session.scalar(
-            select(func.max(DeliveryRow.seq)).where(
-                DeliveryRow.destination == name, DeliveryRow.patient_key == order_key
-            )
-        )
-        session.add(
-            DeliveryRow(
-                id=delivery_id,
-                message_id=message_id,
-                destination=name,
-                idempotency_key=idempotency_key,
-                patient_key=order_key,
-                seq=(last_seq or 0) + 1,
-                status="pending",
-                content_type=FHIR_JSON,
-                payload=dumps(bundle).decode(),
-                header_id=str(bundle["entry"][0]["resource"]["id"]),
-                attempts=0,
-                next_attempt_at=now,
-                window_started_at=now,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        audit.record(
-            session,
-            at=now,
-            action="outbox",
-            message_id=message_id,
+        entry = OutboxEntry(
             delivery_id=delivery_id,
-            destination=name,
             idempotency_key=idempotency_key,
+            message_id=message_id,
+            destination=name,
+            patient_key=order_key,
+            content_type=FHIR_JSON,
+            body=dumps(bundle).decode(),
+            header_id=str(bundle["entry"][0]["resource"]["id"]),
         )
+        await add_to_outbox(session, entry, now)
 
 
 @dataclass(frozen=True)
@@ -479,6 +458,31 @@ class DeviationView:
         if self.responsible == "receiver":
             return ", ".join(self.receivers)
         return self.sending_unit.label if self.sending_unit else ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form the CLI and the ops API both give."""
+        return {
+            "id": self.id,
+            "status": self.status,
+            "rule": self.rule_id,
+            "title": self.rule_title,
+            "category": self.category,
+            "kind": self.kind,
+            "failed_step": self.failed_step,
+            "responsible": self.responsible,
+            "responsible_unit": self.responsible_unit,
+            "patient": self.patient,
+            "sending_unit": self.sending_unit.label if self.sending_unit else None,
+            "receivers": list(self.receivers),
+            "deadline_at": self.deadline_at.isoformat(),
+            "done_at": self.done_at.isoformat() if self.done_at else None,
+            "late_by_minutes": round(self.late_by.total_seconds() / 60, 1),
+            "detected_at": self.detected_at.isoformat(),
+            "closed_by": self.closed_by,
+            "close_reason": self.close_reason,
+            "alert_message_id": self.alert_message_id,
+            "episode_id": self.episode_id,
+        }
 
 
 @dataclass(frozen=True)

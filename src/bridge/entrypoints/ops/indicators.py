@@ -28,7 +28,6 @@ from bridge.service.deviations import (
     DeviationFilter,
     DeviationNotFound,
     DeviationStateError,
-    DeviationView,
 )
 from bridge.service.users import Role
 
@@ -155,7 +154,7 @@ def _api(ops: Ops) -> APIRouter:
         where = DeviationFilter(status=None if status == "all" else status)
         views = await ops.bridge.deviations.find(where)
         await ops.record(who, "deviations_viewed", status=status, count=len(views))
-        return [deviation_json(view) for view in views]
+        return [view.to_json() for view in views]
 
     @router.post("/deviations/{deviation_id}/comment", summary="Comment on a deviation")
     async def comment(who: operator, deviation_id: str, body: NoteRequest) -> dict[str, str]:
@@ -186,29 +185,6 @@ async def _act(ops: Ops, who: SignedIn, deviation_id: str, action: str, text: st
         raise HTTPException(404, "no such deviation") from None
     except (DeviationStateError, ValueError) as error:
         raise HTTPException(409, str(error)) from None
-
-
-def deviation_json(view: DeviationView) -> dict[str, Any]:
-    return {
-        "id": view.id,
-        "status": view.status,
-        "rule": view.rule_id,
-        "title": view.rule_title,
-        "category": view.category,
-        "kind": view.kind,
-        "failed_step": view.failed_step,
-        "responsible": view.responsible,
-        "responsible_unit": view.responsible_unit,
-        "patient": view.patient,
-        "sending_unit": view.sending_unit.label if view.sending_unit else None,
-        "receivers": list(view.receivers),
-        "deadline_at": view.deadline_at.isoformat(),
-        "done_at": view.done_at.isoformat() if view.done_at else None,
-        "late_by_minutes": round(view.late_by.total_seconds() / 60, 1),
-        "detected_at": view.detected_at.isoformat(),
-        "closed_by": view.closed_by,
-        "close_reason": view.close_reason,
-    }
 
 
 def _row_json(row: IndicatorValue) -> dict[str, Any]:
