@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import hl7apy
@@ -10,25 +10,16 @@ import hl7apy.parser
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_events_strategies import events
 
 from bridge.domain.errors import MessageRejected
 from bridge.domain.fhir.examples import sip_plan_example
 from bridge.domain.hl7.decode import decode_hl7
 from bridge.domain.hl7.encode import encode_hl7
 from bridge.domain.hl7.er7 import parse_er7, split_batch
-from bridge.domain.identifiers import IdentifierKind, luhn_check_digit
 from bridge.domain.model import (
-    Address,
-    AdmissionInformation,
     CareTransitionEvent,
-    CareUnit,
-    Encounter,
     EventCode,
-    HumanName,
-    MessageOrigin,
-    Patient,
-    PatientIdentifier,
-    SecurityLabel,
 )
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "hl7"
@@ -61,117 +52,10 @@ def all_fixture_messages() -> list[str]:
 # Canonical text is normalised: trimmed, not empty, given names one word each. Delimiters,
 # escape characters and non-ASCII letters are all in play.
 
-_letters = st.characters(codec="utf-8", categories=("L", "M", "N", "P", "S"))
-word = st.text(_letters, min_size=1, max_size=10).filter(lambda text: text != '""')
-phrase = st.lists(word, min_size=1, max_size=4).map(" ".join)
-paragraph = st.lists(phrase, min_size=1, max_size=3).map("\n".join)
-oid = st.lists(st.integers(0, 99999), min_size=1, max_size=6).map(
-    lambda arcs: "1." + ".".join(map(str, arcs))
-)
-# Fixed offsets, as canonical times arrive from FHIR. (A ZoneInfo time in the autumn's repeated
-# hour never compares equal to any other zone's time in Python, whatever its instant: PEP 495.)
-zones = st.sampled_from(
-    [
-        UTC,
-        timezone(timedelta(hours=1)),
-        timezone(timedelta(hours=2)),
-        timezone(timedelta(hours=5, minutes=30)),
-        timezone(-timedelta(hours=3)),
-    ]
-)
-moments = st.datetimes(
-    min_value=datetime(1950, 1, 1), max_value=datetime(2100, 12, 31), timezones=zones
-)
 
-
-@st.composite
-def person_numbers(draw: st.DrawFn) -> PatientIdentifier:
-    born = draw(st.dates(min_value=date(1900, 1, 1), max_value=date(2023, 12, 31)))
-    kind = draw(st.sampled_from([IdentifierKind.PERSONNUMMER, IdentifierKind.SAMORDNINGSNUMMER]))
-    day = born.day + (60 if kind is IdentifierKind.SAMORDNINGSNUMMER else 0)
-    nine = f"{born:%y%m}{day:02d}{draw(st.integers(0, 999)):03d}"
-    return PatientIdentifier(kind=kind, value=f"{born.year // 100}{nine}{luhn_check_digit(nine)}")
-
-
-reservnummer = st.builds(
-    PatientIdentifier,
-    kind=st.just(IdentifierKind.NATIONELLT_RESERVNUMMER),
-    value=st.text("0123456789ABCDEFR-", min_size=1, max_size=20).filter(str.strip),
-)
-local_reservnummer = st.builds(
-    PatientIdentifier,
-    kind=st.just(IdentifierKind.LOKALT_RESERVNUMMER),
-    value=phrase.filter(lambda text: len(text) <= 64),
-    assigner=st.none() | oid | phrase,
-)
-identifiers = st.lists(
-    person_numbers() | reservnummer | local_reservnummer, min_size=1, max_size=3, unique=True
-).map(tuple)
-names = st.builds(
-    HumanName, family=phrase, given=st.lists(word, max_size=3).map(tuple)
-) | st.builds(HumanName, family=st.none(), given=st.lists(word, min_size=1, max_size=3).map(tuple))
-addresses = st.builds(
-    Address,
-    lines=st.lists(phrase, max_size=2).map(tuple),
-    postal_code=st.none() | word,
-    city=phrase,
-    country=st.none() | word,
-) | st.builds(Address, lines=st.lists(phrase, min_size=1, max_size=2).map(tuple))
-units = st.builds(CareUnit, hsa_id=word, name=st.none() | phrase) | st.builds(CareUnit, name=phrase)
-patients = st.builds(
-    Patient,
-    identifiers=identifiers,
-    name=st.none() | names,
-    birth_date=st.none() | st.dates(min_value=date(1900, 1, 1), max_value=date(2024, 12, 31)),
-    gender=st.sampled_from([None, "male", "female", "other", "unknown"]),
-    address=st.none() | addresses,
-    security_labels=st.frozensets(st.sampled_from(list(SecurityLabel))),
-    primary_care_unit=st.none() | units,
-)
-encounters = st.builds(
-    Encounter,
-    visit_number=st.none() | word,
-    class_code=st.sampled_from(["IMP", "AMB", "EMER"]),
-    admitted_at=st.none() | moments,
-    discharged_at=st.none() | moments,
-    unit=st.none() | units,
-    estimated_discharge=st.none() | moments,
-)
-admission_info = st.builds(
-    AdmissionInformation,
-    reason_for_admission=st.none() | phrase,
-    housing_situation=st.none() | paragraph,
-    social_situation=st.none() | paragraph,
-    care_needs_assessment=st.none() | paragraph,
-).filter(lambda info: any(info.model_dump().values()))
-origins = st.builds(
-    MessageOrigin,
-    sending_application=st.none() | word,
-    sending_facility=phrase,
-    message_id=phrase.filter(lambda text: len(text) <= 60),
-    sent_at=moments,
-    hl7_version=st.sampled_from(VERSIONS),
-)
-
-
-@st.composite
-def adt_events(draw: st.DrawFn) -> CareTransitionEvent:
-    event = draw(st.sampled_from(ADT_EVENTS))
-    encounter = draw(st.none() | encounters)
-    if event is EventCode.ESTIMATED_DISCHARGE_CHANGED and (
-        encounter is None or encounter.estimated_discharge is None
-    ):
-        estimated = draw(moments)
-        base = encounter or Encounter()
-        encounter = base.model_copy(update={"estimated_discharge": estimated})
-    return CareTransitionEvent(
-        event=event,
-        origin=draw(origins),
-        occurred_at=draw(st.none() | moments),
-        patient=draw(patients),
-        encounter=encounter,
-        admission_info=draw(st.none() | admission_info),
-    )
+def adt_events() -> st.SearchStrategy[CareTransitionEvent]:
+    """Any ADT event HL7 v2 carries completely (the shared strategies, narrowed to ADT)."""
+    return events("hl7", codes=ADT_EVENTS)
 
 
 def encode_as_sent(event: CareTransitionEvent) -> str:
