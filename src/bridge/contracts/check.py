@@ -21,10 +21,16 @@ import orjson
 from bridge.contracts.er7_edit import field_value
 from bridge.contracts.model import Hl7Contract
 from bridge.domain.errors import MessageIgnored, MessageRejected
-from bridge.domain.hl7.er7 import split_batch
 from bridge.domain.hl7.header import peek_header
 from bridge.entrypoints.replies import fhir_answer, hl7_ack_for
-from bridge.service.accept import AcceptResult, AcceptStatus, Inbound, decode, hl7_text
+from bridge.service.accept import (
+    AcceptResult,
+    AcceptStatus,
+    Inbound,
+    decode,
+    hl7_messages,
+    hl7_text,
+)
 from bridge.service.outbound import FHIR_JSON, HL7_V2
 
 Format = Literal["hl7v2", "fhir"]
@@ -62,17 +68,7 @@ def check_message(
     """One result per message (an HL7 FHS/BHS batch holds several)."""
     if detect_format(body) == "fhir":
         return [_check_fhir(body, base_url)]
-    return [_check_hl7(raw, contracts or []) for raw in _hl7_messages(body)]
-
-
-def _hl7_messages(body: bytes) -> list[bytes]:
-    text = hl7_text(body)
-    if not text.lstrip("\ufeff \r\n").startswith(("FHS", "BHS")):
-        return [body]
-    try:
-        return [message.encode() for message in split_batch(text)]
-    except MessageRejected:
-        return [body]
+    return [_check_hl7(raw, contracts or []) for raw in hl7_messages(body)]
 
 
 def _result(inbound: Inbound) -> AcceptResult:

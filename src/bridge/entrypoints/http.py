@@ -14,15 +14,13 @@ from fastapi.responses import JSONResponse
 
 from bridge import __version__
 from bridge.bootstrap import Bridge
-from bridge.domain.errors import MessageRejected
 from bridge.domain.fhir.capability import capability_statement
 from bridge.domain.fhir.outcome import operation_outcome
-from bridge.domain.hl7.er7 import split_batch
 from bridge.entrypoints.ops import ops_router
 from bridge.entrypoints.replies import fhir_answer, hl7_ack_for
 from bridge.logging_setup import correlation_id
 from bridge.metrics import metrics_router
-from bridge.service.accept import Inbound, hl7_text
+from bridge.service.accept import Inbound, hl7_messages
 from bridge.service.outbound import FHIR_JSON, HL7_V2
 
 HL7_MEDIA = "application/hl7-v2"
@@ -33,17 +31,6 @@ class FhirJSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
-
-
-def _hl7_messages(body: bytes) -> list[bytes]:
-    """One message, or each message of an FHS/BHS batch file (a broken batch: its ACK says so)."""
-    text = hl7_text(body)
-    if not text.lstrip("\ufeff \r\n").startswith(("FHS", "BHS")):
-        return [body]
-    try:
-        return [message.encode() for message in split_batch(text)]
-    except MessageRejected:
-        return [body]
 
 
 def create_app(bridge: Bridge) -> FastAPI:
@@ -73,7 +60,7 @@ def create_app(bridge: Bridge) -> FastAPI:
         if len(body) > limit:
             return Response("message too large", status_code=413)
         acks = []
-        for raw in _hl7_messages(body):
+        for raw in hl7_messages(body):
             result = await bridge.accept(Inbound(raw, HL7_V2, "http", correlation_id.get()))
             acks.append(hl7_ack_for(result, raw))
         return Response("".join(acks).encode(), media_type=HL7_MEDIA)

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bridge.domain.errors import MessageIgnored, MessageRejected
 from bridge.domain.fhir.decode import decode_message_bundle
 from bridge.domain.hl7.decode import decode_hl7
+from bridge.domain.hl7.er7 import split_batch
 from bridge.domain.model import CareTransitionEvent, EventCode
 from bridge.domain.routing import RoutingTable
 from bridge.service import audit, episodes
@@ -83,6 +84,17 @@ def hl7_text(body: bytes) -> str:
         return body.decode("utf-8-sig")
     except UnicodeDecodeError:
         return body.decode("latin-1")
+
+
+def hl7_messages(body: bytes) -> list[bytes]:
+    """One message, or each message of an FHS/BHS batch file (a broken batch: its ACK says so)."""
+    text = hl7_text(body)
+    if not text.lstrip("\ufeff \r\n").startswith(("FHS", "BHS")):
+        return [body]
+    try:
+        return [message.encode() for message in split_batch(text)]
+    except MessageRejected:
+        return [body]
 
 
 class Acceptor:
