@@ -4,7 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run demo demo-once test test-unit lint format bench fault clean
+.PHONY: install run demo demo-once test test-unit lint format bench fault clean \
+	image image-demo deploy-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +44,17 @@ bench: install          ## translation throughput per event type, messages/secon
 
 fault: install          ## fault suite, full size: real RabbitMQ/PostgreSQL faults, Jepsen-style table
 	$(BIN)/python tests/fault/run_faults.py
+
+IMAGE ?= bridge:local
+
+image:                  ## the container image, built here with podman on a debootstrapped base
+	IMAGE=$(IMAGE) scripts/build_image.sh
+
+image-demo: image       ## `bridge demo --once` inside a container of the image (no network)
+	$${ENGINE:-podman} run --rm --network=none $(IMAGE) demo --once
+
+deploy-check: install   ## deploy/: compose file and Kubernetes manifests validated, wheel test
+	$(BIN)/python -m pytest -q tests/deploy
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

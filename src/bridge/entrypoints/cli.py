@@ -9,6 +9,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from bridge import __version__
 from bridge.config import Settings
 from bridge.entrypoints import (
     cli_audit,
@@ -38,6 +39,24 @@ app.add_typer(cli_users.app, name="users")
 app.add_typer(cli_contract.app, name="contract")
 app.add_typer(cli_deviations.app, name="deviations")
 app.add_typer(cli_indicators.app, name="indicators")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"bridge {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """bridge: care-transition notices between TakeCare and Treserva."""
 
 
 def _routing_error(error: RoutingFileError) -> NoReturn:

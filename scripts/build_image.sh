@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Build the bridge image without an image registry: debootstrap Debian bookworm with its
+# python3 (3.11) into a folder, import that folder as the base image, then build the published
+# Dockerfile with BASE_IMAGE pointing at it. Everything comes from Debian's packages and PyPI.
+#
+#   scripts/build_image.sh            # base (once, cached) + image bridge:local
+#   IMAGE=bridge:dev scripts/build_image.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ENGINE="${ENGINE:-$(command -v podman || command -v docker || true)}"
+IMAGE="${IMAGE:-bridge:local}"
+BASE="${BASE:-localhost/bridge-base:bookworm}"
+SUITE="${SUITE:-bookworm}"
+MIRROR="${MIRROR:-http://deb.debian.org/debian}"
+ROOTFS="${ROOTFS:-var/image/rootfs-${SUITE}}"
+
+need() { command -v "$1" >/dev/null || { echo "build_image: $1 not found (apt-get install $2)" >&2; exit 2; }; }
+[ -n "${ENGINE}" ] || { echo "build_image: neither podman nor docker found (apt-get install podman)" >&2; exit 2; }
+
+if ! "${ENGINE}" image exists "${BASE}" 2>/dev/null; then
+  need debootstrap debootstrap
+  if [ ! -x "${ROOTFS}/usr/bin/python3" ]; then
+    echo "build_image: debootstrap ${SUITE} into ${ROOTFS} (a few minutes, once)"
+    rm -rf "${ROOTFS}"
+    mkdir -p "$(dirname "${ROOTFS}")"
+    debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
+      "${SUITE}" "${ROOTFS}" "${MIRROR}"
+    # Slim it as python:3.11-slim is: no apt lists, docs or man pages in the base.
+    rm -rf "${ROOTFS}"/var/lib/apt/lists/* "${ROOTFS}"/var/cache/apt/*.bin \
+      "${ROOTFS}"/usr/share/doc/* "${ROOTFS}"/usr/share/man/* "${ROOTFS}"/usr/share/info/*
+  fi
+  echo "build_image: import ${ROOTFS} as ${BASE}"
+  tar -C "${ROOTFS}" -c . | "${ENGINE}" import \
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    --change 'ENV LANG=C.UTF-8' \
+    --change 'CMD ["python3"]' - "${BASE}"
+fi
+
+format=()
+[ "$(basename "${ENGINE}")" = podman ] && format=(--format docker)  # keep HEALTHCHECK
+echo "build_image: ${ENGINE} build ${IMAGE} FROM ${BASE}"
+"${ENGINE}" build "${format[@]}" --network=host \
+  --build-arg "BASE_IMAGE=${BASE}" -t "${IMAGE}" -f Dockerfile .
