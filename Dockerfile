@@ -1,3 +1,4 @@
+# syntax=docker/dockerfile:1
 # bridge: one image for the bridge and the simulators (`bridge serve`, `bridge demo`,
 # `bridge simulate takecare|treserva`).
 #
@@ -18,7 +19,12 @@ COPY pyproject.toml README.md ./
 COPY src ./src
 COPY adapters ./adapters
 COPY contracts ./contracts
-RUN /opt/bridge/bin/pip install . && /opt/bridge/bin/bridge --version
+# Behind a TLS-inspecting proxy, pass its CA bundle as the build secret `pip-ca`
+# (`--secret id=pip-ca,src=/etc/ssl/certs/ca-certificates.crt`); it stays out of the image.
+RUN --mount=type=secret,id=pip-ca,target=/run/secrets/pip-ca \
+    if [ -s /run/secrets/pip-ca ]; then export PIP_CERT=/run/secrets/pip-ca; fi \
+ && /opt/bridge/bin/pip install . \
+ && /opt/bridge/bin/bridge --version
 
 # --- runtime: the venv only, as an unprivileged user -------------------------------------------
 FROM ${BASE_IMAGE}

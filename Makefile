@@ -51,7 +51,7 @@ image:                  ## the container image, built here with podman on a debo
 	IMAGE=$(IMAGE) scripts/build_image.sh
 
 image-demo: image       ## `bridge demo --once` inside a container of the image (no network)
-	$${ENGINE:-podman} run --rm --network=none $(IMAGE) demo --once
+	scripts/podman.sh run --rm --network=none $(IMAGE) demo --once
 
 deploy-check: install   ## deploy/: compose file and Kubernetes manifests validated, wheel test
 	$(BIN)/python -m pytest -q tests/deploy

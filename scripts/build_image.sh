@@ -38,7 +38,20 @@ if ! "${ENGINE}" image exists "${BASE}" 2>/dev/null; then
 fi
 
 format=()
-[ "$(basename "${ENGINE}")" = podman ] && format=(--format docker)  # keep HEALTHCHECK
+if [ "$(basename "${ENGINE}")" = podman ]; then
+  format=(--format docker)  # keep HEALTHCHECK (OCI format has none)
+  if [ -z "${CONTAINERS_CONF:-}" ] \
+    && ! "${ENGINE}" run --rm --network=none "${BASE}" true >/dev/null 2>&1; then
+    # A sandboxed host (no CAP_SYS_RESOURCE, hybrid cgroups): deploy/podman/containers.conf.
+    export CONTAINERS_CONF="${PWD}/deploy/podman/containers.conf"
+    echo "build_image: podman cannot run containers with its defaults here; using ${CONTAINERS_CONF}"
+  fi
+fi
+# The host's CA bundle (PIP_CERT, or Debian's) lets pip in the build stage through a
+# TLS-inspecting proxy, as pip on the host gets through; a build secret, not in the image.
+secret=()
+ca="${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}"
+[ -s "${ca}" ] && secret=(--secret "id=pip-ca,src=${ca}")
 echo "build_image: ${ENGINE} build ${IMAGE} FROM ${BASE}"
-"${ENGINE}" build "${format[@]}" --network=host \
+"${ENGINE}" build "${format[@]}" "${secret[@]}" --network=host \
   --build-arg "BASE_IMAGE=${BASE}" -t "${IMAGE}" -f Dockerfile .

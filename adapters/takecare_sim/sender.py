@@ -7,6 +7,7 @@ Whole episodes (admission to discharge, with cancellations) are sent by
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -103,20 +104,27 @@ async def run(
     seed: int | None = None,
     count: int | None = None,
     on_sent: Callable[[SentNotice], None] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> int:
     """Send admissions at ``rate_per_s`` (None or 0: as fast as ACKs come) until ``count``
-    are sent, or forever when ``count`` is None (cancel the task to stop). Returns how many
-    were sent. Messages go one at a time over one connection, each awaiting its ACK.
+    are sent, or forever when ``count`` is None, until ``stop`` is set (a message being sent
+    then still gets its ACK, so none is left unanswered) or the task is cancelled. Returns how
+    many were sent. Messages go one at a time over one connection, each awaiting its ACK.
     """
     options = options or SendOptions()
     admissions, ids = AdmissionGenerator(seed), control_ids()
     transport = options.connect()
     loop = asyncio.get_running_loop()
     started, sent = loop.time(), 0
+    stop = stop or asyncio.Event()
     try:
-        while count is None or sent < count:
+        while (count is None or sent < count) and not stop.is_set():
             if rate_per_s:
-                await asyncio.sleep(max(0.0, started + sent / rate_per_s - loop.time()))
+                pause = max(0.0, started + sent / rate_per_s - loop.time())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), pause)
+                if stop.is_set():
+                    break
             notice = await send_one(transport, next(admissions), next(ids), options.sender)
             sent += 1
             if on_sent is not None:

@@ -8,6 +8,7 @@ import os
 from typing import Annotated, NoReturn
 
 import typer
+from pydantic import ValidationError
 
 from bridge import __version__
 from bridge.config import Settings
@@ -21,6 +22,7 @@ from bridge.entrypoints import (
     cli_messages,
     cli_users,
 )
+from bridge.entrypoints.startup import StartupError, settings_failure
 from bridge.logging_setup import configure_logging
 from bridge.routing_file import RoutingFileError
 
@@ -64,10 +66,19 @@ def _routing_error(error: RoutingFileError) -> NoReturn:
     raise typer.Exit(2)
 
 
+def _cannot_start(error: StartupError) -> NoReturn:
+    typer.echo(f"bridge: cannot start: {error}", err=True)
+    raise typer.Exit(2)
+
+
 def _settings(*, quiet: bool = False) -> Settings:
     """Settings from the environment; ``quiet`` (the demo) logs only warnings, as plain text,
-    unless BRIDGE_LOG_LEVEL / BRIDGE_LOG_JSON say otherwise."""
-    settings = Settings()
+    unless BRIDGE_LOG_LEVEL / BRIDGE_LOG_JSON say otherwise. A setting that does not parse
+    stops the command with one line and exit code 2."""
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        _cannot_start(settings_failure(error))
     level = settings.log_level
     json_lines = settings.log_json
     if quiet:
@@ -88,6 +99,8 @@ def serve() -> None:
             asyncio.run(run_bridge(settings))
     except RoutingFileError as error:
         _routing_error(error)
+    except StartupError as error:
+        _cannot_start(error)
 
 
 @app.command()
@@ -109,6 +122,8 @@ def demo(
         )
     except RoutingFileError as error:
         _routing_error(error)
+    except StartupError as error:
+        _cannot_start(error)
     raise typer.Exit(0 if ok else 1)
 
 

@@ -23,6 +23,7 @@ from bridge.entrypoints.amqp import Outcome as AmqpOutcome
 from bridge.entrypoints.http import create_app
 from bridge.entrypoints.mllp import MllpServer
 from bridge.entrypoints.replies import UNAVAILABLE_TEXT, fhir_answer, hl7_ack_for
+from bridge.entrypoints.startup import dependency_failure, port_failure
 from bridge.logging_setup import correlation_id
 from bridge.service.accept import AcceptStatus, Inbound, hl7_text
 from bridge.service.outbound import FHIR_JSON, HL7_V2
@@ -115,7 +116,7 @@ async def running_bridge(
     """Start every entrypoint around one Bridge in this event loop; stop them all on exit."""
     bridge = bridge or Bridge(settings)
     async with contextlib.AsyncExitStack() as stack:
-        await bridge.start()
+        await _start(bridge)
         stack.push_async_callback(bridge.stop)
         mllp = MllpServer(
             mllp_handler(bridge),
@@ -124,7 +125,11 @@ async def running_bridge(
             max_message_bytes=settings.max_message_bytes,
             on_handler_error=mllp_error_reply,
         )
-        await mllp.start()
+        try:
+            await mllp.start()
+        except OSError as error:
+            where = (settings.mllp_host, settings.mllp_port)
+            raise port_failure(error, "MLLP", *where, "BRIDGE_MLLP_PORT") from error
         stack.push_async_callback(mllp.close)
         if settings.broker_url and settings.amqp_inbound:
             inbound = AmqpInbound(
@@ -135,7 +140,11 @@ async def running_bridge(
             )
             await inbound.start()
             stack.push_async_callback(inbound.close)
-        sock = listen_socket(settings.http_host, settings.http_port)
+        try:
+            sock = listen_socket(settings.http_host, settings.http_port)
+        except OSError as error:
+            where = (settings.http_host, settings.http_port)
+            raise port_failure(error, "HTTP", *where, "BRIDGE_HTTP_PORT") from error
         config = uvicorn.Config(
             create_app(bridge), log_config=None, access_log=False, lifespan="off"
         )
@@ -157,6 +166,22 @@ async def running_bridge(
             bridge.broker.name,
         )
         yield RunningBridge(bridge, http_port, mllp.port)
+
+
+async def _start(bridge: Bridge) -> None:
+    """Start the bridge; an unreachable database or broker becomes a one-line StartupError."""
+    try:
+        await bridge.start()
+    except Exception as error:
+        settings = bridge.settings
+        failure = dependency_failure(
+            error, database_url=settings.database_url, broker_url=settings.broker_url
+        )
+        if failure is None:
+            raise
+        with contextlib.suppress(Exception):
+            await bridge.stop()
+        raise failure from error
 
 
 async def _stop_server(server: uvicorn.Server, serving: asyncio.Task[None]) -> None:
