@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import re
 import sys
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from pythonjsonlogger.json import JsonFormatter
@@ -18,11 +20,35 @@ from bridge.domain.identifiers import mask_in_text
 correlation_id: contextvars.ContextVar[str] = contextvars.ContextVar("correlation_id", default="")
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+# Extra record attributes that only carry terminal decoration (uvicorn's coloured copy of the
+# message): never written, so JSON lines hold no escape codes.
+_DECORATION = ("color_message",)
+
+
+def iso_time(record: logging.LogRecord) -> str:
+    """The record's time as ISO 8601 in UTC with its offset, to the millisecond."""
+    return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+
+
+class IsoTimeJsonFormatter(JsonFormatter):
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        return iso_time(record)
+
+
+class IsoTimeFormatter(logging.Formatter):
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        return iso_time(record)
+
+
 class MaskingFilter(logging.Filter):
-    """Render the message, mask personnummer in it and its traceback, add the correlation id."""
+    """Render the message, mask personnummer in it and its traceback, add the correlation id;
+    drop terminal colour codes."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        message = _ANSI.sub("", record.getMessage())
+        for key in _DECORATION:
+            record.__dict__.pop(key, None)
         record.msg = mask_in_text(message)
         record.args = None
         if record.exc_info and record.exc_info[1] is not None:
@@ -49,12 +75,12 @@ def configure_logging(
     handler.addFilter(MaskingFilter())
     formatter: logging.Formatter
     if json_lines:
-        formatter = JsonFormatter(
+        formatter = IsoTimeJsonFormatter(
             "%(asctime)s %(levelname)s %(name)s %(message)s %(correlation_id)s",
             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
         )
     else:
-        formatter = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+        formatter = IsoTimeFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     handler.setFormatter(formatter)
     root = logging.getLogger()
     for existing in list(root.handlers):
