@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from cli_process import bridge_env, start_bridge
+from support.cli_process import bridge_env, start_bridge
 
 
 def _wait_for_line(process: subprocess.Popen[str], pattern: str, seconds: float) -> list[str]:

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_process import bridge_env, free_port, run_bridge
+
+from support.cli_process import bridge_env, free_port, run_bridge
 
 
 @pytest.fixture

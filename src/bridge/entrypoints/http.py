@@ -16,6 +16,7 @@ from bridge import __version__
 from bridge.bootstrap import Bridge
 from bridge.domain.fhir.capability import capability_statement
 from bridge.domain.fhir.outcome import operation_outcome
+from bridge.entrypoints.landing import landing_router
 from bridge.entrypoints.ops import ops_router
 from bridge.entrypoints.replies import fhir_answer, hl7_ack_for
 from bridge.logging_setup import correlation_id
@@ -38,6 +39,8 @@ def create_app(bridge: Bridge) -> FastAPI:
         title="bridge",
         version=__version__,
         description="Care-transition notices between TakeCare and Treserva (HL7 v2, FHIR R4).",
+        docs_url=None,
+        redoc_url=None,
     )
     limit = bridge.settings.max_message_bytes
 
@@ -97,6 +100,7 @@ def create_app(bridge: Bridge) -> FastAPI:
             status_code=200 if ready else 503,
         )
 
+    app.include_router(landing_router(app, bridge.settings))
     app.include_router(ops_router(bridge))
     app.include_router(metrics_router(bridge))
     return app
