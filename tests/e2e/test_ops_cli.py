@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from conftest import Stack
 from messages import admission, control_id, synthetic_personnummer
@@ -48,7 +51,8 @@ async def test_messages_list_and_search_print_tables(stack: Stack) -> None:
 
     # Then both are there, masked, with their delivery state
     assert listed.returncode == 0, listed.stderr
-    assert listed.stdout.splitlines()[0].startswith("RECEIVED (UTC)")
+    assert listed.stdout.splitlines()[0].startswith("RECEIVED (ISO 8601)")
+    assert datetime.fromisoformat(listed.stdout.splitlines()[1].split()[0]).utcoffset() is not None
     assert mask(first) in listed.stdout and mask(second) in listed.stdout
     assert first not in listed.stdout and second not in listed.stdout
     assert listed.stdout.count("treserva: delivered") == 2
@@ -63,6 +67,46 @@ async def test_messages_list_and_search_print_tables(stack: Stack) -> None:
         ).all()
     assert len(searches) == 1 and searches[0].actor.startswith("cli:")
     assert first not in searches[0].detail and mask(first) in searches[0].detail
+
+
+async def test_list_and_show_commands_answer_json(stack: Stack) -> None:
+    # Given a delivered admission and a user
+    patient, control = synthetic_personnummer(), control_id()
+    await asyncio.to_thread(
+        mllp_send_foreign, stack.bridge.mllp_port, [admission(control, patient)]
+    )
+    await wait_until(lambda: settled(stack), within=15, what="delivered")
+    await asyncio.to_thread(bridge_cli, stack, "users", "add", "ulf", "--generate")
+
+    # When every list/show command is asked for --json
+    def json_of(*arguments: str) -> Any:
+        done = bridge_cli(stack, *arguments, "--json")
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    listed = await asyncio.to_thread(json_of, "messages", "list")
+    searched = await asyncio.to_thread(json_of, "messages", "search", "--id", control)
+    shown = await asyncio.to_thread(json_of, "messages", "show", control)
+    users = await asyncio.to_thread(json_of, "users", "list")
+    summary = await asyncio.to_thread(json_of, "deliveries", "summary")
+    unreceipted = await asyncio.to_thread(json_of, "deliveries", "unreceipted")
+    dead = await asyncio.to_thread(json_of, "dead-letter", "list")
+    deviations = await asyncio.to_thread(json_of, "deviations", "list")
+    indicators = await asyncio.to_thread(json_of, "indicators", "show")
+
+    # Then each is JSON, patients masked, times ISO 8601 with their offset
+    [message] = listed
+    assert searched == listed
+    assert message["control_id"] == control and message["patient_masked"] == mask(patient)
+    assert datetime.fromisoformat(message["received_at"]).utcoffset() is not None
+    assert shown["message_id"] == message["message_id"]
+    assert all(datetime.fromisoformat(e["at"]).utcoffset() is not None for e in shown["entries"])
+    assert patient not in json.dumps([listed, shown])
+    assert [(u["username"], u["role"]) for u in users] == [("ulf", "viewer")]
+    assert datetime.fromisoformat(users[0]["created_at"]).utcoffset() is not None
+    assert {"destination": "treserva", "status": "delivered", "count": 1} in summary
+    assert unreceipted == [] and dead == [] and deviations == []
+    assert isinstance(indicators, list)
 
 
 async def test_users_add_list_and_set_role(stack: Stack) -> None:

@@ -22,6 +22,7 @@ from bridge.entrypoints import (
     cli_messages,
     cli_users,
 )
+from bridge.entrypoints.cli_output import AsJson
 from bridge.entrypoints.startup import StartupError, settings_failure
 from bridge.logging_setup import configure_logging
 from bridge.routing_file import RoutingFileError
@@ -160,12 +161,13 @@ def messages_show(
     reference: Annotated[
         str, typer.Argument(help="Message id, facility|control id, or control id.")
     ],
+    as_json: AsJson = False,
 ) -> None:
     """A message's full history from the audit log: accepted, routed, each attempt, delivered."""
     from bridge.entrypoints.cli_messages import show
 
     settings = _settings()
-    found = asyncio.run(show(settings, reference))
+    found = asyncio.run(show(settings, reference, as_json=as_json))
     raise typer.Exit(0 if found else 1)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import json
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
@@ -18,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from bridge.config import Settings
+from bridge.entrypoints.cli_output import AsJson, dumps, iso
 from bridge.service.clock import SystemClock
 from bridge.service.dead_letters import (
     DeadLetterFilter,
@@ -45,7 +45,6 @@ Destination = Annotated[str | None, typer.Option(help="Only this destination.")]
 Reason = Annotated[DeadReason | None, typer.Option(help="Only dead letters that died for this.")]
 Event = Annotated[str | None, typer.Option("--event", help="Only this event code.")]
 Since = Annotated[datetime | None, typer.Option(help="Only dead since (ISO time, UTC).")]
-AsJson = Annotated[bool, typer.Option("--json", help="JSON instead of a table.")]
 
 
 @app.callback()
@@ -83,7 +82,7 @@ def _filter(
 
 
 def _dump(value: Any) -> str:
-    return json.dumps(value, default=str, ensure_ascii=False, indent=2)
+    return dumps(value)
 
 
 @app.command("list")
@@ -102,13 +101,13 @@ def list_(
         typer.echo(_dump([asdict(item) for item in found]))
         return
     typer.echo(
-        f"{'delivery':<36}  {'dead at (UTC)':<19}  {'destination':<12} {'event':<22} "
+        f"{'delivery':<36}  {'dead at (ISO 8601)':<25}  {'destination':<12} {'event':<22} "
         f"{'patient':<15} {'reason':<12} {'tries':>5} {'held':>4}  last error"
     )
     for item in found:
-        dead_at = item.dead_at.strftime("%Y-%m-%d %H:%M:%S") if item.dead_at else "-"
+        dead_at = iso(item.dead_at)
         typer.echo(
-            f"{item.delivery_id:<36}  {dead_at:<19}  {item.destination:<12} "
+            f"{item.delivery_id:<36}  {dead_at:<25}  {item.destination:<12} "
             f"{item.event_code:<22} {item.patient_masked:<15} {item.reason:<12} "
             f"{item.attempts:>5} {item.held_back:>4}  {item.last_error or ''}"
         )
@@ -135,7 +134,7 @@ def show(
         ("event", summary.event_code),
         ("patient", summary.patient_masked),
         ("reason", summary.reason),
-        ("dead at", summary.dead_at.isoformat() if summary.dead_at else "-"),
+        ("dead at", iso(summary.dead_at)),
         ("held back", f"{summary.held_back} later notice(s) of this patient"),
         ("idempotency", letter.idempotency_key),
         ("last error", summary.last_error or "-"),
@@ -144,7 +143,7 @@ def show(
     typer.echo("")
     for attempt in letter.attempts:
         typer.echo(
-            f"attempt {attempt.attempt:>3}  {attempt.finished_at.isoformat()}  "
+            f"attempt {attempt.attempt:>3}  {iso(attempt.finished_at)}  "
             f"{attempt.outcome:<10} {attempt.status_code or '-':<4} {attempt.error or ''}"
         )
     typer.echo("")

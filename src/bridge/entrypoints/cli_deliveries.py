@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
-from dataclasses import asdict
 from typing import Annotated
 
 import typer
 from sqlalchemy import func, select
 
 from bridge.config import Settings
+from bridge.entrypoints.cli_output import AsJson, echo_json, iso
 from bridge.service.clock import SystemClock
 from bridge.service.receipts import Receipts, UnreceiptedNotice
 from bridge.store.db import Database
@@ -25,7 +24,7 @@ def _group() -> None:
 
 
 @app.command()
-def summary() -> None:
+def summary(as_json: AsJson = False) -> None:
     """How many deliveries are in each state, per destination."""
 
     async def count() -> list[tuple[str, str, int]]:
@@ -41,7 +40,11 @@ def summary() -> None:
         finally:
             await db.close()
 
-    for destination, status, number in asyncio.run(count()):
+    counted = asyncio.run(count())
+    if as_json:
+        echo_json([{"destination": d, "status": s, "count": n} for d, s, n in counted])
+        return
+    for destination, status, number in counted:
         typer.echo(f"{destination:<16} {status:<12} {number:>8}")
 
 
@@ -49,7 +52,7 @@ def summary() -> None:
 def unreceipted(
     destination: Annotated[str | None, typer.Option(help="Only this destination.")] = None,
     limit: Annotated[int, typer.Option(help="At most this many.")] = 100,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Delivered notices without a receipt in time, or with a negative one."""
 
@@ -64,10 +67,10 @@ def unreceipted(
 
     found = asyncio.run(find())
     if as_json:
-        typer.echo(json.dumps([asdict(item) for item in found], default=str, indent=2))
+        echo_json(found)
         return
     for item in found:
-        due = item.receipt_due_at.isoformat() if item.receipt_due_at else "-"
+        due = iso(item.receipt_due_at)
         typer.echo(
             f"{item.delivery_id:<36}  {item.destination:<12} {item.event_code:<22} "
             f"{item.patient_masked:<15} {item.state:<12} due {due} {item.receipt_code or ''}"

@@ -19,6 +19,7 @@ import yaml
 
 from bridge.config import Settings
 from bridge.domain.episodes import STOCKHOLM
+from bridge.entrypoints.cli_output import AsJson
 from bridge.routing_file import load_routing
 from bridge.service.clock import SystemClock
 from bridge.service.deviations import (
@@ -43,7 +44,6 @@ Actor = Annotated[
     str | None,
     typer.Option("--as", help="Your name for the audit log (default: $BRIDGE_OPERATOR, login)."),
 ]
-AsJson = Annotated[bool, typer.Option("--json", help="JSON instead of a table.")]
 
 
 @app.callback()
@@ -72,7 +72,8 @@ def _run(work: Callable[[Deviations], Awaitable[T]]) -> T:
 
 
 def _local(moment: datetime | None) -> str:
-    return moment.astimezone(STOCKHOLM).strftime("%Y-%m-%d %H:%M") if moment else "-"
+    """Stockholm time, where the care units are, as ISO 8601 with its offset (+01:00/+02:00)."""
+    return moment.astimezone(STOCKHOLM).isoformat(timespec="minutes") if moment else "-"
 
 
 @app.command("list")
@@ -95,13 +96,13 @@ def list_deviations(
         return
     typer.echo(
         f"{'id':<36}  {'status':<6}  {'rule':<32}  {'kind':<7}  {'late by':>9}  "
-        f"{'deadline (local)':<16}  responsible"
+        f"{'deadline (Stockholm)':<22}  responsible"
     )
     for view in views:
         minutes = view.late_by.total_seconds() / 60
         typer.echo(
             f"{view.id:<36}  {view.status:<6}  {view.rule_id:<32}  {view.kind:<7}  "
-            f"{minutes:>6.0f} min  {_local(view.deadline_at):<16}  "
+            f"{minutes:>6.0f} min  {_local(view.deadline_at):<22}  "
             f"{view.responsible}: {view.responsible_unit}"
         )
     typer.echo(f"{len(views)} deviation(s)")

@@ -11,7 +11,8 @@ from typing import Annotated, TypeVar
 import typer
 
 from bridge.config import Settings
-from bridge.domain.indicators import Month
+from bridge.domain.indicators import IndicatorValue, Month
+from bridge.entrypoints.cli_output import AsJson, echo_json
 from bridge.service.clock import SystemClock
 from bridge.service.deviations import RuleFileError, load_rule_book
 from bridge.service.indicators import Indicators
@@ -67,9 +68,13 @@ def _write(text: str, output: Path | None) -> None:
 def show(
     month: MonthOption = None,
     unit: Annotated[str | None, typer.Option(help="Only this unit (HSA-id, or 'all').")] = None,
+    as_json: AsJson = False,
 ) -> None:
     """The indicators as a table."""
     rows = _run(lambda indicators, chosen: indicators.month(chosen), month)
+    if as_json:
+        echo_json([_indicator_json(row) for row in rows if not unit or row.unit.key == unit])
+        return
     typer.echo(f"{'month':<8} {'unit':<24} {'indicator':<32} {'num':>7} {'den':>6} {'value':>8}")
     for row in rows:
         if unit and row.unit.key != unit:
@@ -81,6 +86,18 @@ def show(
             f"{row.month:<8} {row.unit.key[:24]:<24} {row.indicator:<32} "
             f"{numerator:>7} {denominator:>6} {value:>8}"
         )
+
+
+def _indicator_json(row: IndicatorValue) -> dict[str, object]:
+    return {
+        "month": row.month,
+        "unit": row.unit.key,
+        "indicator": row.indicator,
+        "numerator": row.numerator,
+        "denominator": row.denominator,
+        "value": row.value,
+        "measure_unit": row.definition.measure_unit,
+    }
 
 
 @app.command()

@@ -6,12 +6,14 @@ import asyncio
 import getpass
 import json
 import re
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
 
 from bridge.config import Settings
+from bridge.entrypoints.cli_output import AsJson, echo_json, iso
 from bridge.service import audit
 from bridge.service.history import find_message_id, message_history
 from bridge.service.operations import (
@@ -23,7 +25,7 @@ from bridge.service.operations import (
 from bridge.store.db import Database
 
 
-async def show(settings: Settings, reference: str) -> bool:
+async def show(settings: Settings, reference: str, *, as_json: bool = False) -> bool:
     db = Database(settings.database_url)
     try:
         message_id = await find_message_id(db, reference)
@@ -33,21 +35,24 @@ async def show(settings: Settings, reference: str) -> bool:
     if history is None:
         typer.echo(f"no message found for {reference!r}", err=True)
         return False
+    if as_json:
+        echo_json(history)
+        return True
     typer.echo(f"message     {history.message_id}")
     typer.echo(f"sender id   {history.dedupe_key}")
     typer.echo(f"event       {history.event_code}")
     typer.echo(f"patient     {history.patient_masked}")
-    typer.echo(f"received    {history.received_at.isoformat()} via {history.entrypoint}")
+    typer.echo(f"received    {iso(history.received_at)} via {history.entrypoint}")
     for delivery in history.deliveries:
         typer.echo(
             f"delivery    {delivery['destination']}: {delivery['status']}"
             f" after {len(delivery['attempts'])} attempt(s)"
         )
     typer.echo("")
-    typer.echo(f"{'time (UTC)':<27} {'action':<15} {'actor':<10} detail")
+    typer.echo(f"{'time (ISO 8601, UTC)':<25} {'action':<15} {'actor':<10} detail")
     for entry in history.entries:
         detail = json.dumps(entry.detail, ensure_ascii=False, sort_keys=True)
-        typer.echo(f"{entry.at.isoformat():<27} {entry.action:<15} {entry.actor:<10} {detail}")
+        typer.echo(f"{iso(entry.at):<25} {entry.action:<15} {entry.actor:<10} {detail}")
     return True
 
 
@@ -66,10 +71,11 @@ def list_command(
     since: Annotated[
         str | None, typer.Option(help="Only received since: 30m, 2h, 1d or an ISO time.")
     ] = None,
+    as_json: AsJson = False,
 ) -> None:
     """The latest messages as a table (patients masked)."""
     where = MessageFilter(event_code=event, status=status, received_from=_since(since))
-    _print(asyncio.run(_search(Settings(), where, limit)))
+    _print(asyncio.run(_search(Settings(), where, limit)), as_json=as_json)
 
 
 def search_command(
@@ -84,6 +90,7 @@ def search_command(
     since: Annotated[str | None, typer.Option(help="30m, 2h, 1d or an ISO time.")] = None,
     until: Annotated[str | None, typer.Option(help="An ISO time.")] = None,
     limit: Annotated[int, typer.Option()] = 100,
+    as_json: AsJson = False,
 ) -> None:
     """Find messages by patient, id, event type, delivery state and time; as a table."""
     where = MessageFilter(
@@ -99,7 +106,7 @@ def search_command(
     except PatientNotRecognised as problem:
         typer.echo(f"patient identifier not recognised: {problem}", err=True)
         raise typer.Exit(2) from None
-    _print(found)
+    _print(found, as_json=as_json)
 
 
 async def _search(
@@ -137,16 +144,21 @@ def _since(text: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _print(found: list[MessageSummary]) -> None:
+def _print(found: list[MessageSummary], *, as_json: bool = False) -> None:
+    if as_json:
+        echo_json([{**asdict(message), "control_id": message.control_id} for message in found])
+        return
     if not found:
         typer.echo("no message matches")
         return
-    header = f"{'RECEIVED (UTC)':<19}  {'EVENT':<27} {'PATIENT':<14} {'CONTROL ID':<24} DELIVERY"
+    header = (
+        f"{'RECEIVED (ISO 8601)':<25}  {'EVENT':<27} {'PATIENT':<14} {'CONTROL ID':<24} DELIVERY"
+    )
     typer.echo(header)
     for message in found:
         deliveries = ", ".join(f"{d}: {s}" for d, s in message.deliveries.items()) or "-"
         typer.echo(
-            f"{message.received_at:%Y-%m-%d %H:%M:%S}  {message.event_code:<27} "
+            f"{iso(message.received_at):<25}  {message.event_code:<27} "
             f"{message.patient_masked:<14} {message.control_id[:24]:<24} {deliveries}"
         )
     typer.echo(f"{len(found)} message(s), newest first; `bridge messages show ID` for one")

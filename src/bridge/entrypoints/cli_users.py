@@ -11,11 +11,13 @@ import asyncio
 import getpass
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from typing import Annotated, TypeVar
 
 import typer
 
 from bridge.config import Settings
+from bridge.entrypoints.cli_output import AsJson, echo_json, iso
 from bridge.service.clock import SystemClock
 from bridge.service.users import Role, UserError, Users, generate_password
 from bridge.store.db import Database
@@ -73,16 +75,19 @@ def add(
 
 
 @app.command("list")
-def list_users() -> None:
+def list_users(as_json: AsJson = False) -> None:
     """Every user with role and state, as a table."""
     users = _run(lambda store: store.list())
+    if as_json:
+        echo_json([{**asdict(user), "role": user.role.label} for user in users])
+        return
     if not users:
         typer.echo("no users yet: bridge users add NAME --role admin")
         return
-    typer.echo(f"{'USER':<24} {'ROLE':<9} {'STATE':<9} CREATED (UTC)")
+    typer.echo(f"{'USER':<24} {'ROLE':<9} {'STATE':<9} CREATED (ISO 8601)")
     for user in users:
         state = "disabled" if user.disabled else "active"
-        created = user.created_at.strftime("%Y-%m-%d %H:%M")
+        created = iso(user.created_at)
         typer.echo(f"{user.username:<24} {user.role.label:<9} {state:<9} {created}")
 
 
