@@ -84,7 +84,7 @@ def row_for(item: InboxItem) -> WorklistRow:
     encounters = resources(item.bundle, "Encounter")
     encounter = encounters[0] if encounters else {}
     patient, protected = _patient(item.bundle, item.patient_identifier)
-    received = item.received_at.astimezone(_STOCKHOLM).strftime("%Y-%m-%d %H:%M:%S")
+    received = item.received_at.astimezone(_STOCKHOLM).strftime("%Y-%m-%d %H:%M:%S %Z")
     event = _EVENT_LABELS.get(item.event_code, item.event_code)
     return WorklistRow(
         received, event, patient, protected, _unit(encounter), _estimated_discharge(encounter)
@@ -116,7 +116,8 @@ def render_worklist(items: list[InboxItem], total: int) -> str:
     rows = "".join(_row_html(row_for(item)) for item in items)
     empty = '<tr><td colspan="5" class="empty">No notices yet.</td></tr>'
     head = "".join(
-        f"<th>{h}</th>" for h in ("Received", "Event", "Patient", "Unit", "Est. discharge")
+        f"<th>{h}</th>"
+        for h in ("Received (Europe/Stockholm)", "Event", "Patient", "Unit", "Est. discharge")
     )
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'

@@ -119,12 +119,12 @@ async def form(request: Request) -> dict[str, str]:
 
 
 def when(value: datetime | str | None) -> str:
-    """A time as people on Gotland read it (Swedish local time)."""
+    """A time as people on Gotland read it: Swedish local time, with its zone (CET or CEST)."""
     if not value:
         return "—"
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value.astimezone(TIMEZONE).strftime("%Y-%m-%d %H:%M:%S")
+    return value.astimezone(TIMEZONE).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def ago(value: datetime | None) -> str:

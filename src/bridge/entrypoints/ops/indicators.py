@@ -385,4 +385,4 @@ def _value(value: float | None, suffix: str) -> str:
 
 
 def local(moment: datetime | None) -> str:
-    return moment.astimezone(TIMEZONE).strftime("%Y-%m-%d %H:%M") if moment else "—"
+    return moment.astimezone(TIMEZONE).strftime("%Y-%m-%d %H:%M %Z") if moment else "—"
