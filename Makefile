@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .PHONY: install run demo demo-once test test-unit lint format bench fault clean \
-	image image-demo deploy-check
+	image image-demo deploy-check compose-images compose-up
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,12 @@ image:                  ## the container image, built here with podman on a debo
 
 image-demo: image       ## `bridge demo --once` inside a container of the image (no network)
 	scripts/podman.sh run --rm --network=none $(IMAGE) demo --once
+
+compose-images: image   ## PostgreSQL, RabbitMQ, Prometheus images from Debian's packages (no registry)
+	scripts/build_service_images.sh
+
+compose-up: install compose-images  ## deploy/compose.yaml up on those images, checked end to end, down
+	scripts/compose_local.sh
 
 deploy-check: install   ## deploy/: compose file and Kubernetes manifests validated, wheel test
 	$(BIN)/python -m pytest -q tests/deploy
