@@ -84,10 +84,6 @@ def test_bridge_settings_point_at_postgres_rabbitmq_and_the_receiver() -> None:
     assert "@postgres:5432/" in secrets["BRIDGE_DATABASE_URL"]
     assert "@rabbitmq:5672/" in secrets["BRIDGE_BROKER_URL"]
     assert settings["BRIDGE_TRESERVA_URL"] == "http://treserva-sim:8081/fhir"
-    assert (
-        "default_queue_type = quorum"
-        in _named("ConfigMap", "rabbitmq-config")["data"]["90-bridge.conf"]
-    )
 
 
 def test_prometheus_gets_the_shipped_alert_rules() -> None:
