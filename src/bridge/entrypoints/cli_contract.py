@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from bridge.entrypoints.cli_output import AsJson, echo_json
+
 if TYPE_CHECKING:
     from bridge.contracts.check import CheckResult
     from bridge.contracts.loader import ContractSet
@@ -36,11 +38,26 @@ def _contract_set(directory: Path | None) -> ContractSet:
 @app.command("list")
 def list_interfaces(
     contracts: Annotated[Path | None, typer.Option(help="Contracts directory.")] = None,
+    as_json: AsJson = False,
 ) -> None:
     """The interfaces and the contract files for each."""
     from bridge.contracts.interfaces import INTERFACES
 
     found = _contract_set(contracts)
+    if as_json:
+        echo_json(
+            {
+                "interfaces": [
+                    {"name": i.name, "title": i.title, "default_url": i.default_url}
+                    for i in INTERFACES.values()
+                ],
+                "contracts": [
+                    {"contract": c.contract, "consumer": c.consumer, "provider": c.provider}
+                    for c in found.contracts
+                ],
+            }
+        )
+        return
     for interface in INTERFACES.values():
         typer.echo(f"{interface.name:20} {interface.title}")
         typer.echo(f"{'':20} default URL {interface.default_url}")
