@@ -5,7 +5,9 @@
 # The base is python:3.11-slim pinned by digest. Where no image registry is reachable, build on a
 # local base instead: `make image` debootstraps Debian bookworm with its python3 (3.11), imports
 # it and passes it as BASE_IMAGE (scripts/build_image.sh). Both bases have python3, a venv-capable
-# Python and useradd, which is all the stages below use.
+# Python and useradd, which is all the stages below use. (The digest below could not be checked
+# against the registry from the machine this was written on; `docker pull python:3.11-slim`
+# and `docker inspect` give the current one.)
 ARG BASE_IMAGE=python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7
 
 # --- build: the wheel and its dependencies into a virtual environment -------------------------
