@@ -90,7 +90,9 @@ async def run_demo(
             variable = "BRIDGE_TRESERVA_URL"
             raise port_failure(error, "Treserva simulator", sim_host, sim_port, variable) from error
         bridge = await stack.enter_async_context(running_bridge(settings))
-        typer.echo(f"Treserva worklist: {sim.base_url}/   bridge: {bridge.base_url}/")
+        # Listening on every address (in a container): show the one a browser here can open.
+        shown = bridge.base_url.replace("//0.0.0.0:", "//127.0.0.1:").replace("//:::", "//[::1]:")
+        typer.echo(f"Treserva worklist: {sim.base_url}/   bridge: {shown}/")
         options = SendOptions(host=settings.mllp_host, port=bridge.mllp_port)
         inbox_url = f"{sim.base_url}/api/inbox"
         if not once:
