@@ -30,20 +30,22 @@ from bridge.service.deviations import DeadlineMonitor, Deviations, load_rule_boo
 from bridge.service.indicators import Indicators
 from bridge.service.outbound import OutboundEncoder
 from bridge.service.receipts import Receipts, receipt_timeout_for
-from bridge.service.relay import Relay
+from bridge.service.relay import Relay, TaskSink
 from bridge.store import migrate
 from bridge.store.db import Database
-from bridge.transport.dbqueue import DatabaseBroker
-from bridge.transport.port import Broker, BrokerUnavailable, Consumer
+from bridge.transport.local import LocalDispatch
+from bridge.transport.port import Broker, BrokerUnavailable, Consumer, DeliveryTask
 from bridge.transport.rabbitmq import RabbitBroker
 
 log = logging.getLogger(__name__)
 
 
-def build_broker(settings: Settings, db: Database) -> Broker:
+def build_broker(settings: Settings) -> Broker:
+    """RabbitMQ when configured; otherwise the relay hands deliveries to this process's own
+    workers (the outbox is the durable queue: :mod:`bridge.transport.local`)."""
     if settings.broker_url:
         return RabbitBroker(settings.broker_url, prefix=settings.broker_prefix)
-    return DatabaseBroker(db)
+    return LocalDispatch(concurrency=settings.delivery_concurrency)
 
 
 class Bridge:
@@ -63,7 +65,7 @@ class Bridge:
         self.db = Database(settings.database_url)
         self.alerting: Alerting = alerting or build_alerting(settings, self.db, self.clock)
         self.routing = load_routing(settings)
-        self.broker = broker or build_broker(settings, self.db)
+        self.broker = broker or build_broker(settings)
         self.connectors = connectors or {
             "http": HttpConnector(settings.delivery_timeout_seconds),
             "mllp": MllpConnector(settings.delivery_timeout_seconds),
@@ -74,9 +76,14 @@ class Bridge:
             OutboundEncoder(settings.source_name, f"{settings.public_base_url}/fhir"),
             self.clock,
             settings.patient_key_secret,
+            max_batch=settings.accept_batch_max,
         )
         self.relay = Relay(
-            self.db, self.broker, self.clock, lease_seconds=settings.queue_lease_seconds
+            self.db,
+            _sink(self.broker),
+            self.clock,
+            lease_seconds=settings.queue_lease_seconds,
+            max_queued=settings.relay_max_queued,
         )
         self.alert_dispatcher = AlertDispatcher(self.db, self.alerting, self.clock)
         self.alert_rules = AlertRules(
@@ -147,9 +154,13 @@ class Bridge:
         return {d.name: policy_for(d, defaults) for d in self.routing.destinations}
 
     async def start_delivery(self) -> None:
-        for destination in self.routing.destinations:
-            self._consumers.append(await self.broker.consume(destination.name, self.worker.handle))
         settings = self.settings
+        for destination in self.routing.destinations:
+            self._consumers.append(
+                await self.broker.consume(
+                    destination.name, self.worker.handle, prefetch=settings.delivery_concurrency
+                )
+            )
         for name, job in (
             ("relay", self.relay.run(settings.relay_interval_seconds)),
             ("receipt-watch", self.receipts.run(settings.receipt_check_interval_seconds)),
@@ -183,6 +194,7 @@ class Bridge:
             return False
 
     async def stop(self) -> None:
+        await self.acceptor.close()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -191,6 +203,25 @@ class Bridge:
             await consumer.cancel()
         self._consumers.clear()
         await self.broker.close()
+        await self.worker.close()
         for connector in self.connectors.values():
             await connector.close()
         await self.db.close()
+
+
+class _BrokerSink:
+    """The relay's view of a broker: publish, and no room limit of its own (the relay bounds
+    what waits in a broker by counting queued rows)."""
+
+    def __init__(self, broker: Broker) -> None:
+        self._broker = broker
+
+    def room(self) -> int | None:
+        return None
+
+    async def publish(self, task: DeliveryTask) -> None:
+        await self._broker.publish(task)
+
+
+def _sink(broker: Broker) -> TaskSink:
+    return broker if isinstance(broker, LocalDispatch) else _BrokerSink(broker)

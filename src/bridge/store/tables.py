@@ -19,7 +19,7 @@ Tables:
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -29,6 +29,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
     event,
@@ -412,3 +413,8 @@ class DeviationNoteRow(Base):
     author: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(16))
     text: Mapped[str] = mapped_column(Text)
+
+
+def table_of(row: type[Base]) -> Table:
+    """A mapped class's table, typed for Core statements."""
+    return cast(Table, row.__table__)
