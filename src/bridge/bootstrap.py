@@ -26,6 +26,7 @@ from bridge.service.backoff import RetryPolicy, policy_for
 from bridge.service.clock import Clock, SystemClock
 from bridge.service.dead_letters import DeadLetters
 from bridge.service.deliver import DeliveryWorker
+from bridge.service.destination_health import DestinationHealth
 from bridge.service.deviations import DeadlineMonitor, Deviations, load_rule_book
 from bridge.service.indicators import Indicators
 from bridge.service.outbound import OutboundEncoder
@@ -78,12 +79,15 @@ class Bridge:
             settings.patient_key_secret,
             max_batch=settings.accept_batch_max,
         )
+        # One breaker per destination, shared: the worker feeds it, the relay obeys it.
+        self.health = DestinationHealth(cap=settings.destination_probe_max_seconds)
         self.relay = Relay(
             self.db,
             _sink(self.broker),
             self.clock,
             lease_seconds=settings.queue_lease_seconds,
             max_queued=settings.relay_max_queued,
+            health=self.health,
         )
         self.alert_dispatcher = AlertDispatcher(self.db, self.alerting, self.clock)
         self.alert_rules = AlertRules(
@@ -109,6 +113,7 @@ class Bridge:
             },
             on_settled=self.relay.wakeup.set,
             on_alert=self.alert_dispatcher.wakeup.set,
+            health=self.health,
         )
         self.dead_letters = DeadLetters(self.db, self.clock, on_replayed=self.relay.wakeup.set)
         self.receipts = Receipts(self.db, self.clock)

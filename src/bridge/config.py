@@ -67,6 +67,12 @@ class Settings(BaseSettings):
         description="Deliveries one process sends at once (different patients; each patient's "
         "notices go one at a time).",
     )
+    destination_probe_max_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="While a destination fails, one notice probes it at most this far apart; "
+        "the others wait instead of each retrying on its own (docs/delivery.md).",
+    )
     relay_max_queued: int = Field(
         default=2000,
         ge=1,

@@ -32,15 +32,20 @@ from treserva_sim.server import RunningTreserva
 
 class SlowReceiver:
     """A destination that takes a random few milliseconds per notice and remembers the order
-    and how many notices were in flight at once."""
+    and how many notices were in flight at once; while ``down`` it answers 503."""
 
     def __init__(self) -> None:
         self.order: dict[str, list[str]] = defaultdict(list)
         self.in_flight = 0
         self.most_in_flight = 0
         self.keys: list[str] = []
+        self.down = False
+        self.refused = 0
 
     async def send(self, message: OutboundMessage) -> SendResult:
+        if self.down:
+            self.refused += 1
+            return SendResult(Outcome.TRANSIENT, status_code=503, error="HTTP 503")
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
@@ -226,3 +231,35 @@ async def test_each_patient_in_order_while_patients_are_delivered_in_parallel(
     ]
     for personnummer in patients:
         assert receiver.order[personnummer] == expected, personnummer
+
+
+async def test_a_destination_that_is_down_is_probed_not_hammered_and_drains_on_recovery(
+    receiving_bridge: tuple[Bridge, SlowReceiver],
+) -> None:
+    bridge, receiver = receiving_bridge
+    # Given Treserva is down
+    receiver.down = True
+    patients = [synthetic_personnummer() for _ in range(30)]
+
+    # When 30 patients' admissions and discharge-ready notices arrive meanwhile
+    for personnummer in patients:
+        for text in (
+            admission(control_id(), personnummer),
+            notice(control_id(), personnummer, "A16"),
+        ):
+            assert (await bridge.accept(_inbound(text))).status is AcceptStatus.ACCEPTED
+    await wait_until(lambda: bridge.health.is_open("treserva"), what="breaker open")
+    refused = receiver.refused
+    await asyncio.sleep(1.5)
+
+    # Then the waiting notices were not each tried again: only probes reached it
+    assert receiver.refused - refused <= 2
+    assert refused < len(patients), "the breaker opened before every notice was tried"
+
+    # When Treserva comes back
+    receiver.down = False
+
+    # Then the backlog drains by itself, each patient in order
+    await wait_until(lambda: len(receiver.keys) == 2 * len(patients), what="backlog drained")
+    for personnummer in patients:
+        assert receiver.order[personnummer] == ["admission", "discharge-ready"]

@@ -36,6 +36,7 @@ from bridge.service.backoff import GiveUp, RetryPolicy
 from bridge.service.clock import Clock
 from bridge.service.dead_letters import DeadReason
 from bridge.service.delivery_alerts import alert_dead_letter
+from bridge.service.destination_health import DestinationHealth
 from bridge.service.group_commit import GroupCommit
 from bridge.service.receipts import ReceiptState
 from bridge.store.db import Database, core
@@ -77,6 +78,7 @@ class DeliveryWorker:
         receipt_timeouts: Mapping[str, float | None] | None = None,
         on_settled: Callable[[], None] | None = None,
         on_alert: Callable[[], None] | None = None,
+        health: DestinationHealth | None = None,
     ) -> None:
         self._db = db
         self._routing = routing
@@ -87,6 +89,7 @@ class DeliveryWorker:
         self._receipt_timeouts = receipt_timeouts or {}
         self._on_settled = on_settled
         self._on_alert = on_alert
+        self._health = health or DestinationHealth()
         # Concurrent deliveries share their claim and their record transactions.
         self._claims: GroupCommit[str, DeliveryRow | None] = GroupCommit(self._claim_batch)
         self._records: GroupCommit[_Finished, bool] = GroupCommit(self._record_batch)
@@ -212,6 +215,8 @@ class DeliveryWorker:
                 self._audit(session, f.row, f.result, state)
                 if state.dead_reason is not None:
                     alert_dead_letter(session, f.row, f.result, state.dead_reason, now)
+        for f in batch:
+            self._health.record(f.row.destination, f.result.outcome, now)
         changed = {f.row.id for f, _ in valid}
         for f, state in plans:
             if f.row.id in changed:

@@ -24,11 +24,12 @@ import logging
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import Select, and_, exists, func, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import aliased
 
 from bridge.service.clock import Clock
+from bridge.service.destination_health import DestinationHealth
 from bridge.store.db import Database
 from bridge.store.tables import DeliveryRow, MessageRow
 from bridge.transport.port import BrokerUnavailable, DeliveryTask
@@ -66,6 +67,7 @@ class Relay:
         lease_seconds: float = 60.0,
         batch: int = 200,
         max_queued: int = 2000,
+        health: DestinationHealth | None = None,
     ) -> None:
         self._db = db
         self._sink = sink
@@ -73,6 +75,7 @@ class Relay:
         self._lease = timedelta(seconds=lease_seconds)
         self._batch = batch
         self._max_queued = max_queued
+        self._health = health or DestinationHealth()
         self._next_lease_check: datetime | None = None
         self.wakeup = asyncio.Event()
 
@@ -126,7 +129,34 @@ class Relay:
         return self._max_queued - int(queued or 0)
 
     async def _claim(self, limit: int) -> list[DeliveryTask]:
+        """Mark up to ``limit`` due rows ``queued``: each the first unsettled one of its patient
+        and destination, none of a destination whose breaker is open but one probe."""
         now = self._clock.now()
+        waiting, probes = self._health.held_back(now)
+        queries = [self._due(now, limit).where(DeliveryRow.destination.not_in(waiting))]
+        queries += [self._due(now, 1).where(DeliveryRow.destination == name) for name in probes]
+        async with self._db.session() as session, session.begin():
+            rows = [row for query in queries for row in (await session.execute(query)).all()]
+            if not rows:
+                return []
+            await session.execute(
+                update(DeliveryRow)
+                .where(
+                    DeliveryRow.id.in_([row.id for row in rows]), DeliveryRow.status == "pending"
+                )
+                .values(status="queued", lease_until=now + self._lease, updated_at=now)
+            )
+        return [
+            DeliveryTask(
+                delivery_id=row.id,
+                destination=row.destination,
+                idempotency_key=row.idempotency_key,
+                correlation_id=row.correlation_id,
+            )
+            for row in rows
+        ]
+
+    def _due(self, now: datetime, limit: int) -> Select[str, str, str, str]:
         earlier = aliased(DeliveryRow)
         blocked = exists().where(
             and_(
@@ -150,26 +180,7 @@ class Relay:
         )
         if not self._db.is_sqlite:
             query = query.with_for_update(skip_locked=True, of=DeliveryRow)
-        async with self._db.session() as session, session.begin():
-            rows = (await session.execute(query)).all()
-            if not rows:
-                return []
-            await session.execute(
-                update(DeliveryRow)
-                .where(
-                    DeliveryRow.id.in_([row.id for row in rows]), DeliveryRow.status == "pending"
-                )
-                .values(status="queued", lease_until=now + self._lease, updated_at=now)
-            )
-        return [
-            DeliveryTask(
-                delivery_id=row.id,
-                destination=row.destination,
-                idempotency_key=row.idempotency_key,
-                correlation_id=row.correlation_id,
-            )
-            for row in rows
-        ]
+        return query
 
     async def _unclaim(self, delivery_ids: list[str]) -> None:
         async with self._db.session() as session, session.begin():
