@@ -53,6 +53,7 @@ class Options:
     scenario: str
     per_patient: int
     rate: float
+    half_rate: bool
     timeout: float
     raw: bool
     probe: bool
@@ -184,7 +185,7 @@ async def wait_delivered(sink: Sink, wanted: set[str], prefix: str, deadline: fl
 
 
 async def run_one(
-    options: Options, mode: str, transport: str, concurrency: int, base: Path
+    options: Options, mode: str, transport: str, concurrency: int, base: Path, rate: float
 ) -> RunResult:
     result = RunResult(
         mode,
@@ -193,7 +194,7 @@ async def run_one(
         concurrency,
         options.n,
         options.scenario,
-        options.rate,
+        rate,
     )
     run_dir = Path(tempfile.mkdtemp(prefix=f"e2ebench-{mode}-", dir=base))
     sink = Sink(run_dir)
@@ -242,7 +243,7 @@ async def measure(
     if options.scenario == "backlog":
         await sink.refuse(True)
     lanes = make_lanes(transport, stack, concurrency, amqp)
-    record = await send_all(patients, lanes, options.rate)
+    record = await send_all(patients, lanes, result.rate)
     await close_lanes(lanes)
     result.sent = len(record.sent_at)
     result.acked = len(record.acked_at)
@@ -373,7 +374,7 @@ def table(results: list[RunResult], limits: dict[str, Any]) -> str:
             )
             continue
         lines.append(
-            f"| {r.mode} | {r.transport} | {r.processes} | {r.concurrency} | {r.acked} "
+            f"| {r.mode} | {r.transport} | {r.processes} | {_load(r)} | {r.acked} "
             f"| {_f(r.accepted_per_s)} | {_f(r.delivered_per_s)} "
             f"| {_f(r.ack_p50_ms)} / {_f(r.ack_p99_ms)} "
             f"| {_f(r.e2e_p50_s, 2)} / {_f(r.e2e_p99_s, 2)} | {_f(r.cpu_ms_per_notice, 1)} "
@@ -384,6 +385,11 @@ def table(results: list[RunResult], limits: dict[str, Any]) -> str:
     lines += _ratios(results, limits)
     lines += _details(results)
     return "\n".join(lines)
+
+
+def _load(r: RunResult) -> str:
+    """C, and the fixed rate when there was one."""
+    return f"{r.concurrency} @ {r.rate:g}/s" if r.rate else str(r.concurrency)
 
 
 def _raw_line(limits: dict[str, Any]) -> str:
@@ -416,7 +422,7 @@ def _ratios(results: list[RunResult], limits: dict[str, Any]) -> list[str]:
         if db and r.commits_per_notice is not None:
             load = f"{r.delivered_per_s * r.commits_per_notice / db:.3f}"
         lines.append(
-            f"| {r.mode} | {r.transport} | {r.processes} | {r.concurrency} "
+            f"| {r.mode} | {r.transport} | {r.processes} | {_load(r)} "
             f"| {r.delivered_per_s / r.accepted_per_s:.2f} | {to_floor} | {load} |"
         )
     return lines
@@ -429,10 +435,11 @@ def _details(results: list[RunResult]) -> list[str]:
             continue
         sa = _f(r.sqlalchemy_commits_per_notice, 1)
         lines.append(
-            f"- {r.mode}/{r.transport} P={r.processes} C={r.concurrency}: answers {r.answers}; "
+            f"- {r.mode}/{r.transport} P={r.processes} C={_load(r)}: answers {r.answers}; "
             f"idle bridges {_f(r.idle_cpu_ms_per_s, 1)} CPU ms/s, "
             f"{_f(r.idle_commits_per_s, 1)} SQLAlchemy transactions/s; "
-            f"commits/notice from {r.commits_source or 'n/a'}, SQLAlchemy transactions/notice {sa}; "
+            f"commits/notice from {r.commits_source or 'n/a'}, "
+            f"SQLAlchemy transactions/notice {sa}; "
             f"same key delivered again {r.repeated_keys}; sink CPU "
             f"{_f(r.sink_cpu_ms_per_notice, 2)} ms/notice, load generator "
             f"{_f(r.load_cpu_ms_per_notice, 2)} ms/notice"
@@ -473,6 +480,11 @@ def parse(argv: list[str]) -> Options:
         "--per-patient", type=int, default=1, help="notices per patient (A01, A08, A16, A03)"
     )
     parser.add_argument("--rate", type=float, default=0, help="msgs/s overall; 0: flat out")
+    parser.add_argument(
+        "--half-rate",
+        action="store_true",
+        help="after each flat-out run, run again at half its delivered/s",
+    )
     parser.add_argument("--timeout", type=float, default=600, help="s to wait for delivery")
     parser.add_argument("--trickle-rate", type=float, default=5, help="backlog: msgs/s")
     parser.add_argument("--small", action="store_true", help="CI size: N=60, C=8, 4 per patient")
@@ -493,6 +505,7 @@ def parse(argv: list[str]) -> Options:
         scenario=args.scenario,
         per_patient=per_patient,
         rate=args.rate,
+        half_rate=args.half_rate,
         timeout=timeout,
         raw=not args.no_raw,
         probe=not args.no_probe,
@@ -525,7 +538,12 @@ async def main(argv: list[str]) -> int:
                     f"N={options.n} ...",
                     flush=True,
                 )
-                results.append(await run_one(options, mode, transport, concurrency, base))
+                result = await run_one(options, mode, transport, concurrency, base, options.rate)
+                results.append(result)
+                if options.half_rate and not result.error and result.delivered_per_s > 0:
+                    half = round(result.delivered_per_s / 2, 1)
+                    print(f"  ... again at {half} msgs/s (half its delivered/s)", flush=True)
+                    results.append(await run_one(options, mode, transport, concurrency, base, half))
     if not options.keep:
         await asyncio.to_thread(shutil.rmtree, base, True)
     print()

@@ -55,7 +55,8 @@ async def rabbitmq_rate(seconds: float = 3.0, in_flight: int = 64) -> float:
 
         reader = await consumer.channel()
         await reader.set_qos(prefetch_count=256)
-        await (await reader.get_queue(name)).consume(on_message)
+        consumed_queue = await reader.get_queue(name)
+        tag = await consumed_queue.consume(on_message)
         started = time.monotonic()
         limit = asyncio.Semaphore(in_flight)
 
@@ -80,6 +81,7 @@ async def rabbitmq_rate(seconds: float = 3.0, in_flight: int = 64) -> float:
         if consumed < published:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(all_in.wait(), 30)
+        await consumed_queue.cancel(tag)
         await queue.delete(if_unused=False, if_empty=False)
         return consumed / (last - started) if last > started else 0.0
     finally:

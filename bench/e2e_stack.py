@@ -7,6 +7,7 @@ signalled only by the id of the process started here; databases and queues are r
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
 import shutil
@@ -27,6 +28,17 @@ BRIDGE = Path(sys.executable).with_name("bridge")
 PG_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 AMQP_URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
+
+
+_STARTED: set[int] = set()
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """An interrupted bench must not leave its bridges and sink behind (by pid, ours only)."""
+    for pid in list(_STARTED):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def free_port() -> int:
@@ -117,14 +129,14 @@ class Process:
         return self.process.pid
 
     def stop(self, grace: float = 15) -> None:
-        if self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(grace)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(grace)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        _STARTED.discard(self.pid)
 
 
 def spawn(name: str, argv: list[str], env: dict[str, str], log: Path) -> Process:
@@ -132,6 +144,7 @@ def spawn(name: str, argv: list[str], env: dict[str, str], log: Path) -> Process
         popen = subprocess.Popen(
             argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
+    _STARTED.add(popen.pid)
     return Process(name, popen)
 
 
@@ -148,6 +161,7 @@ class Sink:
                 start_new_session=True,
             ),
         )
+        _STARTED.add(self.process.pid)
         assert self.process.process.stdout is not None
         self.port = int(self.process.process.stdout.readline())
         self.url = f"http://127.0.0.1:{self.port}"
