@@ -33,7 +33,16 @@ from pathlib import Path
 from typing import Any
 
 import e2e_raw
-from e2e_load import AmqpSender, HttpLane, Lane, MllpLane, SendRecord, send_all, workload
+from e2e_load import (
+    AmqpSender,
+    HttpLane,
+    Lane,
+    MllpLane,
+    SendRecord,
+    patients,
+    send_all,
+    workload,
+)
 from e2e_stack import AMQP_URL, Sink, Stack
 
 BACKLOG_ENV = {
@@ -58,6 +67,7 @@ class Options:
     raw: bool
     probe: bool
     trickle_rate: float
+    outage_after: float
     json_path: Path | None
     keep: bool
 
@@ -231,7 +241,7 @@ async def measure(
     amqp: AmqpSender | None,
 ) -> None:
     run = uuid.uuid4().hex[:6]
-    patients = workload(run, options.n, options.per_patient)
+    load = workload(run, options.n, options.per_patient)
     # Idle: what the bridges cost doing nothing (polling loops), for scale.
     cpu0, (sa0, _) = stack.cpu(), stack.commits()
     await asyncio.sleep(3)
@@ -243,7 +253,7 @@ async def measure(
     if options.scenario == "backlog":
         await sink.refuse(True)
     lanes = make_lanes(transport, stack, concurrency, amqp)
-    record = await send_all(patients, lanes, result.rate)
+    record = await send_all(load, lanes, result.rate)
     await close_lanes(lanes)
     result.sent = len(record.sent_at)
     result.acked = len(record.acked_at)
@@ -251,6 +261,7 @@ async def measure(
     acked = set(record.acked_at)
     trickle: SendRecord | None = None
     if options.scenario == "backlog":
+        await asyncio.sleep(options.outage_after)
         recovered = time.monotonic()
         await sink.refuse(False)
         trickle_task, stop = _trickle(options, stack, transport, amqp, run)
@@ -315,14 +326,14 @@ def _trickle(
 ) -> tuple[asyncio.Task[SendRecord], asyncio.Event]:
     """One connection sending new patients at ``trickle_rate`` while the backlog drains."""
     stop = asyncio.Event()
-    patients = workload(f"{run}t", 10_000, 1, first=options.n + 10)
+    trickle = patients(f"{run}t", 1_000_000, 1, first=options.n + 10)
 
     async def go() -> SendRecord:
         record = SendRecord()
         lanes = make_lanes(transport, stack, 1, amqp)
         interval = 1 / options.trickle_rate
         try:
-            for notices in patients:
+            for notices in trickle:
                 if stop.is_set():
                     break
                 started = time.monotonic()
@@ -393,6 +404,8 @@ def _load(r: RunResult) -> str:
 
 
 def _raw_line(limits: dict[str, Any]) -> str:
+    if not limits:
+        return "Raw limits: not measured (--no-raw)."
     parts = [f"SQLite {_f(limits.get('sqlite_commits_per_s'))} commits/s (WAL, synchronous=FULL)"]
     if "postgres_commits_per_s" in limits:
         parts.append(f"PostgreSQL {_f(limits['postgres_commits_per_s'])} commits/s (4 clients)")
@@ -487,6 +500,12 @@ def parse(argv: list[str]) -> Options:
     )
     parser.add_argument("--timeout", type=float, default=600, help="s to wait for delivery")
     parser.add_argument("--trickle-rate", type=float, default=5, help="backlog: msgs/s")
+    parser.add_argument(
+        "--outage-after",
+        type=float,
+        default=5,
+        help="backlog: seconds the sink keeps refusing after the last notice was sent",
+    )
     parser.add_argument("--small", action="store_true", help="CI size: N=60, C=8, 4 per patient")
     parser.add_argument("--no-raw", action="store_true", help="skip the raw limits")
     parser.add_argument("--no-probe", action="store_true", help="plain `bridge serve`")
@@ -510,6 +529,7 @@ def parse(argv: list[str]) -> Options:
         raw=not args.no_raw,
         probe=not args.no_probe,
         trickle_rate=args.trickle_rate,
+        outage_after=args.outage_after,
         json_path=args.json,
         keep=args.keep,
     )

@@ -66,10 +66,15 @@ class Notice:
 
 def workload(run: str, size: int, per_patient: int, first: int = 0) -> list[list[Notice]]:
     """``size`` notices (rounded up to whole patients), ``per_patient`` of each patient."""
+    return list(patients(run, (size + per_patient - 1) // per_patient, per_patient, first))
+
+
+def patients(run: str, count: int, per_patient: int, first: int = 0) -> Iterator[list[Notice]]:
+    """``count`` patients' notices, made as they are asked for, of persons from the
+    ``first``-th synthetic personnummer on."""
     template = _template()
     people = itertools.islice(synthetic_personnummers(), first, None)
-    patients = []
-    for number in range((size + per_patient - 1) // per_patient):
+    for number in range(count):
         person = next(people)
         notices = []
         for index in range(per_patient):
@@ -83,8 +88,7 @@ def workload(run: str, size: int, per_patient: int, first: int = 0) -> list[list
                 .replace("EVN|A01", f"EVN|{trigger}")
             )
             notices.append(Notice(control, text.encode()))
-        patients.append(notices)
-    return patients
+        yield notices
 
 
 @dataclass
