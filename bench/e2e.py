@@ -441,6 +441,9 @@ def _ratios(results: list[RunResult], limits: dict[str, Any]) -> list[str]:
     return lines
 
 
+NO_COUNTER = "n/a (--no-probe, and SQLite keeps no commit counter of its own)"
+
+
 def _details(results: list[RunResult]) -> list[str]:
     lines = [""]
     for r in results:
@@ -451,7 +454,7 @@ def _details(results: list[RunResult]) -> list[str]:
             f"- {r.mode}/{r.transport} P={r.processes} C={_load(r)}: answers {r.answers}; "
             f"idle bridges {_f(r.idle_cpu_ms_per_s, 1)} CPU ms/s, "
             f"{_f(r.idle_commits_per_s, 1)} SQLAlchemy transactions/s; "
-            f"commits/notice from {r.commits_source or 'n/a'}, "
+            f"commits/notice from {r.commits_source or NO_COUNTER}, "
             f"SQLAlchemy transactions/notice {sa}; "
             f"same key delivered again {r.repeated_keys}; sink CPU "
             f"{_f(r.sink_cpu_ms_per_notice, 2)} ms/notice, load generator "
