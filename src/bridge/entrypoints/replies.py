@@ -10,7 +10,7 @@ from bridge.domain.fhir.outcome import operation_outcome, response_bundle
 from bridge.domain.hl7.ack import ack_for_rejection, build_ack
 from bridge.domain.hl7.header import peek_header
 from bridge.domain.model import EventCode
-from bridge.service.accept import AcceptResult, AcceptStatus, hl7_text
+from bridge.service.delivery.accept import AcceptResult, AcceptStatus, hl7_text
 
 UNAVAILABLE_TEXT = "the bridge cannot store the message right now; send it again later"
 

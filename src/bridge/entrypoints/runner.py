@@ -24,8 +24,8 @@ from bridge.entrypoints.http import create_app
 from bridge.entrypoints.mllp import MllpServer
 from bridge.entrypoints.replies import UNAVAILABLE_TEXT, fhir_answer, hl7_ack_for
 from bridge.logging_setup import correlation_id
-from bridge.service.accept import AcceptStatus, Inbound, hl7_text
-from bridge.service.outbound import FHIR_JSON, HL7_V2
+from bridge.service.delivery.accept import AcceptStatus, Inbound, hl7_text
+from bridge.service.delivery.outbound import FHIR_JSON, HL7_V2
 
 log = logging.getLogger(__name__)
 
