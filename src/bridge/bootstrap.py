@@ -80,7 +80,8 @@ class Bridge:
             max_batch=settings.accept_batch_max,
         )
         # One breaker per destination, shared: the worker feeds it, the relay obeys it.
-        self.health = DestinationHealth(cap=settings.destination_probe_max_seconds)
+        probe_cap = settings.destination_probe_max_seconds
+        self.health = DestinationHealth(initial=min(1.0, probe_cap), cap=probe_cap)
         self.relay = Relay(
             self.db,
             _sink(self.broker),
