@@ -81,32 +81,43 @@ class GroupCommit(Generic[Item, Result]):
             _call(self._write_batch, [item for item, _ in batch])
         )
         try:
-            results = await asyncio.shield(writing)
+            await asyncio.shield(writing)
         except asyncio.CancelledError:
             # The writer itself is being stopped: let the batch finish or fail, then answer.
             with contextlib.suppress(Exception, asyncio.CancelledError):
-                results = await writing
-                _answer(batch, results)
-            for _, future in batch:
-                if not future.done():
-                    future.cancel()
+                await writing
+            _settle(batch, writing)
             raise
-        except Exception as error:
-            log.debug("group commit of %d failed: %s", len(batch), type(error).__name__)
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(error)
-            return
-        _answer(batch, results)
+        except Exception as failure:
+            log.debug("group commit of %d failed: %s", len(batch), type(failure).__name__)
+        _settle(batch, writing)
 
 
 async def _call(write_batch: BatchWriter[Item, Result], items: list[Item]) -> Sequence[Result]:
     return await write_batch(items)
 
 
-def _answer(batch: list[tuple[Item, asyncio.Future[Result]]], results: Sequence[Result]) -> None:
-    if len(results) != len(batch):
-        raise RuntimeError(f"write_batch returned {len(results)} results for {len(batch)} items")
-    for (_, future), result in zip(batch, results, strict=True):
-        if not future.done():
-            future.set_result(result)
+def _settle(
+    batch: list[tuple[Item, asyncio.Future[Result]]], writing: asyncio.Task[Sequence[Result]]
+) -> None:
+    """Answer every caller of the batch: its result, or the batch's error. Nobody is left
+    waiting, whatever went wrong."""
+    error: BaseException | None = None
+    results: Sequence[Result] = ()
+    if not writing.done() or writing.cancelled():
+        error = asyncio.CancelledError()
+    elif writing.exception() is not None:
+        error = writing.exception()
+    else:
+        results = writing.result()
+        if len(results) != len(batch):
+            error = RuntimeError(f"{len(results)} results for a batch of {len(batch)}")
+    for index, (_, future) in enumerate(batch):
+        if future.done():
+            continue
+        if isinstance(error, asyncio.CancelledError):
+            future.cancel()
+        elif error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(results[index])
