@@ -15,8 +15,8 @@ def _default_database_url() -> str:
 class Settings(BaseSettings):
     """Everything the bridge reads from its environment.
 
-    With no settings at all the bridge runs embedded: a SQLite file under ``./var`` and a durable
-    queue inside it, routing TakeCare admissions to the Treserva simulator's default address.
+    With no settings at all the bridge runs embedded: a SQLite file under ``./var`` whose outbox is
+    the delivery queue, routing TakeCare admissions to the Treserva simulator's default address.
     """
 
     model_config = SettingsConfigDict(env_prefix="BRIDGE_", env_file=".env", extra="ignore")
