@@ -16,6 +16,8 @@ from bridge.config import Settings
 from bridge.connectors.http import HttpConnector
 from bridge.connectors.mllp import MllpConnector
 from bridge.connectors.port import Connector
+from bridge.domain.hl7.ack import AckIdentity
+from bridge.domain.hl7.ack_policy import AckContext
 from bridge.domain.routing import RetrySettings
 from bridge.routing_file import load_routing
 from bridge.service.accept import Acceptor, AcceptResult, AcceptStatus, Inbound
@@ -63,6 +65,9 @@ class Bridge:
         self.db = Database(settings.database_url)
         self.alerting: Alerting = alerting or build_alerting(settings, self.db, self.clock)
         self.routing = load_routing(settings)
+        self.ack_context = AckContext(
+            AckIdentity(settings.hl7_application, settings.hl7_facility), self.routing
+        )
         self.broker = broker or build_broker(settings, self.db)
         self.connectors = connectors or {
             "http": HttpConnector(settings.delivery_timeout_seconds),

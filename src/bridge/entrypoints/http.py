@@ -17,7 +17,7 @@ from bridge.bootstrap import Bridge
 from bridge.domain.fhir.capability import capability_statement
 from bridge.domain.fhir.outcome import operation_outcome
 from bridge.entrypoints.ops import ops_router
-from bridge.entrypoints.replies import fhir_answer, hl7_ack_for
+from bridge.entrypoints.replies import fhir_answer, hl7_reply
 from bridge.logging_setup import correlation_id
 from bridge.metrics import metrics_router
 from bridge.service.accept import Inbound, hl7_messages
@@ -62,8 +62,10 @@ def create_app(bridge: Bridge) -> FastAPI:
         acks = []
         for raw in hl7_messages(body):
             result = await bridge.accept(Inbound(raw, HL7_V2, "http", correlation_id.get()))
-            acks.append(hl7_ack_for(result, raw))
-        return Response("".join(acks).encode(), media_type=HL7_MEDIA)
+            reply = hl7_reply(result, raw, bridge.ack_context)
+            if reply.send:
+                acks.append(reply.body)
+        return Response(b"".join(acks), media_type=HL7_MEDIA)
 
     @app.post(
         "/fhir/$process-message",
