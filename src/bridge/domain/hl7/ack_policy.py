@@ -80,19 +80,24 @@ def accept_code(
     if convention is Convention.LEGACY:
         return _legacy_code(verdict, enhanced)
     if not enhanced:
-        return {
-            Verdict.COMMITTED: "AA",
-            Verdict.CONTENT_ERROR: "AE",
-            Verdict.UNSUPPORTED: "AR",
-            Verdict.UNAVAILABLE: "AR",
-        }[verdict]
+        return _ORIGINAL[verdict]
     if verdict is Verdict.CONTENT_ERROR:
         return "CA" if application_ack_possible else "CE"
-    return {
-        Verdict.COMMITTED: "CA",
-        Verdict.UNSUPPORTED: "CR",
-        Verdict.UNAVAILABLE: "CE",
-    }[verdict]
+    return _ENHANCED[verdict]
+
+
+_ORIGINAL: dict[Verdict, AckCode] = {
+    Verdict.COMMITTED: "AA",
+    Verdict.CONTENT_ERROR: "AE",
+    Verdict.UNSUPPORTED: "AR",
+    Verdict.UNAVAILABLE: "AR",
+}
+_ENHANCED: dict[Verdict, AckCode] = {
+    Verdict.COMMITTED: "CA",
+    Verdict.CONTENT_ERROR: "CE",
+    Verdict.UNSUPPORTED: "CR",
+    Verdict.UNAVAILABLE: "CE",
+}
 
 
 def _legacy_code(verdict: Verdict, enhanced: bool) -> AckCode:

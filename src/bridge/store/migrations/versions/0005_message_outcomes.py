@@ -71,9 +71,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("message_id"),
     )
     with op.batch_alter_table("application_acks", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_application_acks_due", ["state", "next_attempt_at"], unique=False
-        )
+        batch_op.create_index("ix_application_acks_due", ["state", "next_attempt_at"], unique=False)
 
 
 def downgrade() -> None:
