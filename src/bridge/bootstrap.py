@@ -24,13 +24,14 @@ from bridge.service.accept import Acceptor, AcceptResult, AcceptStatus, Inbound
 from bridge.service.alert_outbox import AlertDispatcher
 from bridge.service.alert_rules import AlertRules
 from bridge.service.alerts import Alerting, build_alerting
+from bridge.service.application_acks import ApplicationAcks
 from bridge.service.backoff import RetryPolicy, policy_for
 from bridge.service.clock import Clock, SystemClock
 from bridge.service.dead_letters import DeadLetters
 from bridge.service.deliver import DeliveryWorker
 from bridge.service.deviations import DeadlineMonitor, Deviations, load_rule_book
 from bridge.service.indicators import Indicators
-from bridge.service.outbound import OutboundEncoder
+from bridge.service.outbound import HL7_V2, OutboundEncoder
 from bridge.service.receipts import Receipts, receipt_timeout_for
 from bridge.service.relay import Relay
 from bridge.store import migrate
@@ -119,6 +120,9 @@ class Bridge:
             source_endpoint=f"{settings.public_base_url}/fhir",
             on_alert=(self.relay.wakeup, self.alert_dispatcher.wakeup),
         )
+        self.application_acks = ApplicationAcks(
+            self.db, self.ack_context, self.clock, timeout=settings.delivery_timeout_seconds
+        )
         self.deviations = Deviations(self.db, self.clock)
         self.indicators = Indicators(self.db, self.clock, self.rule_book)
         self._consumers: list[Consumer] = []
@@ -161,6 +165,10 @@ class Bridge:
             ("alert-dispatch", self.alert_dispatcher.run(settings.alert_interval_seconds)),
             ("alert-rules", self.alert_rules.run(settings.alert_check_interval_seconds)),
             ("deadline-check", self.deadlines.run(settings.deadline_check_interval_seconds)),
+            (
+                "application-acks",
+                self.application_acks.run(settings.application_ack_interval_seconds),
+            ),
         ):
             self._tasks.append(asyncio.create_task(job, name=name))
 
@@ -168,6 +176,9 @@ class Bridge:
         result = await self.acceptor.accept(inbound)
         if result.status is AcceptStatus.ACCEPTED:
             self.relay.wakeup.set()
+        if inbound.content_type == HL7_V2:
+            # Enhanced mode (MSH-16): the application ACK owed to the sender, if it asks for one.
+            await self.application_acks.request(inbound.body, result)
         return result
 
     async def readiness(self) -> dict[str, bool]:

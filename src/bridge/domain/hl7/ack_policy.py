@@ -37,7 +37,7 @@ from enum import StrEnum
 from bridge.domain.errors import MessageRejected
 from bridge.domain.hl7.ack import BRIDGE_IDENTITY, AckCode, AckIdentity
 from bridge.domain.hl7.header import Hl7Header
-from bridge.domain.routing import Acknowledgements, RoutingTable
+from bridge.domain.routing import Acknowledgements, RoutingTable, Source
 
 ACK_CONDITIONS = frozenset({"AL", "NE", "ER", "SU"})
 """HL7 table 0155."""
@@ -144,12 +144,19 @@ class AckContext:
 
     def acknowledgements(self, header: Hl7Header | None) -> Acknowledgements:
         """The sending source's settings (the defaults for a sender no source claims)."""
+        source = self._source(header)
+        return source.acknowledgements if source is not None else Acknowledgements()
+
+    def source_name(self, header: Hl7Header | None) -> str | None:
+        source = self._source(header)
+        return source.name if source is not None else None
+
+    def _source(self, header: Hl7Header | None) -> Source | None:
         if header is None or self.routing is None:
-            return Acknowledgements()
+            return None
         facility = _hd_name(header.sending_facility)
         application = _hd_name(header.sending_application)
-        source = self.routing.source_named(facility, application)
-        return source.acknowledgements if source is not None else Acknowledgements()
+        return self.routing.source_named(facility, application)
 
 
 def _hd_name(parts: tuple[str, ...]) -> str | None:
