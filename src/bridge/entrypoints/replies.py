@@ -109,6 +109,37 @@ def unavailable_reply(raw: bytes, context: AckContext | None = None) -> bytes:
     return hl7_reply(result, raw, context).body
 
 
+_JSON_TYPES = ("application/fhir+json", "application/json")
+_ACCEPTABLE = ("*/*", "application/*", *_JSON_TYPES)
+
+
+def fhir_request_problem(
+    content_type: str | None, accept: str | None, async_flag: str | None
+) -> tuple[int, dict[str, Any]] | None:
+    """Why ``$process-message`` refuses a request before reading it: a body that is not FHIR
+    JSON (415), an answer format the bridge cannot give (406), asynchronous processing asked
+    for (400: the bridge answers synchronously, in this response); None when it may proceed."""
+    media = (content_type or "application/fhir+json").split(";")[0].strip().lower()
+    if media not in _JSON_TYPES:
+        reason = (
+            f"content type {media!r} is not supported: send the Bundle as application/fhir+json"
+            + (" (FHIR XML is not read)" if "xml" in media else "")
+        )
+        return 415, operation_outcome(reason, None, "not-supported")
+    if accept and not any(
+        kind.split(";")[0].strip().lower() in _ACCEPTABLE for kind in accept.split(",")
+    ):
+        reason = f"cannot answer in {accept[:100]!r}: the answer is application/fhir+json"
+        return 406, operation_outcome(reason, None, "not-supported")
+    if (async_flag or "").strip().lower() == "true":
+        reason = (
+            "asynchronous processing (async=true) is not supported: send without it and the "
+            "response message comes back in this HTTP response"
+        )
+        return 400, operation_outcome(reason, "Parameters.async", "not-supported")
+    return None
+
+
 def fhir_answer(result: AcceptResult, body: bytes, base_url: str) -> tuple[int, dict[str, Any]]:
     """HTTP status and body for ``$process-message``: a response Bundle or an OperationOutcome."""
     if result.status is AcceptStatus.REJECTED and result.error is not None:
@@ -130,6 +161,7 @@ __all__ = [
     "UNAVAILABLE_TEXT",
     "Hl7Reply",
     "fhir_answer",
+    "fhir_request_problem",
     "hl7_ack_for",
     "hl7_reply",
     "unavailable_reply",
