@@ -261,8 +261,44 @@ async def test_msh_16_al_gets_an_application_ack_after_the_destinations_receipt(
 
 async def _application_ack_sent(bridge: Bridge) -> bool:
     async with bridge.db.session() as session:
-        state = await session.scalar(select(ApplicationAckRow.state))
-    return state == "sent"
+        states = (await session.scalars(select(ApplicationAckRow.state))).all()
+    return bool(states) and all(state == "sent" for state in states)
+
+
+async def test_a_content_error_in_enhanced_mode_is_ca_then_application_ae(
+    tmp_path: Path, treserva: RunningTreserva
+) -> None:
+    async with return_address() as (listener, received):
+        with mode_settings("embedded", tmp_path, treserva) as base:
+            settings = base.model_copy(
+                update={
+                    "routing_file": routing_file(tmp_path, treserva, listener.port),
+                    "application_ack_interval_seconds": 0.1,
+                }
+            )
+            async with running_bridge(settings) as bridge:
+                # Given a message with a wrong check digit asking for error ACKs (MSH-16 ER)
+                control = control_id()
+                message = with_msh(admission(control, "191212121213"), msh15="AL", msh16="ER")
+
+                # When it is sent
+                [accept] = await asyncio.to_thread(
+                    mllp_conversation, bridge.mllp_port, [message], 1
+                )
+
+                # Then it is committed (stored as rejected): CA; the error comes as application
+                # ACK AE naming PID-3 at the return address
+                assert parse_ack(accept.decode()).code == "CA"
+                await wait_until(
+                    lambda: _application_ack_sent(bridge.bridge), within=15, what="AE sent"
+                )
+                [app_ack] = received
+                parsed = hl7.parse(app_ack.decode("utf-8"))
+                assert str(parsed.segment("MSA")[1]) == "AE"
+                assert str(parsed.segment("MSA")[2]) == control
+                assert str(parsed.segment("ERR")[2]) == "PID^1^3"
+                assert str(parsed.segment("ERR")[3][0][0]) == "102"
+                assert "191212121213" not in app_ack.decode("utf-8")
 
 
 # --- MSH-18 ------------------------------------------------------------------------------
