@@ -101,8 +101,8 @@ def test_a_receipt_event_without_response_is_rejected() -> None:
 
 @pytest.mark.parametrize(
     ("ack_code", "code"),
-    [("AA", "ok"), ("CA", "ok"), ("AE", "transient-error"), ("CE", "transient-error"),
-     ("AR", "fatal-error"), ("CR", "fatal-error")],
+    [("AA", "ok"), ("CA", "ok"), ("AE", "fatal-error"), ("CE", "transient-error"),
+     ("AR", "transient-error"), ("CR", "fatal-error")],
 )  # fmt: skip
 def test_an_hl7_ack_decodes_to_a_receipt_event(ack_code: Any, code: str) -> None:
     # Given TakeCare's ACK for a notice the bridge sent (built the way the bridge builds ACKs)

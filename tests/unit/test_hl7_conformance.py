@@ -26,7 +26,7 @@ from bridge.domain.routing import (
     Source,
 )
 from bridge.entrypoints.replies import hl7_reply
-from bridge.service.accept import AcceptResult, AcceptStatus, Inbound, decode
+from bridge.service.accept import AcceptResult, AcceptStatus, Inbound, decode, hl7_messages
 from bridge.service.outbound import HL7_V2
 
 ROOT = Path(__file__).parents[2]
@@ -350,3 +350,22 @@ def test_garbage_is_answered_with_a_reason_never_a_crash() -> None:
         reply = hl7_reply(accept_result(raw), raw)
         assert reply.code in ("AE", "AR")
         assert b"ERR|" in reply.body
+
+
+def test_a_latin1_batch_keeps_each_message_in_its_declared_set() -> None:
+    # Given an FHS/BHS batch of two Latin-1 messages declaring 8859/1
+    first = latin1_message().decode("iso8859-1")
+    second = edit_message(first, {"MSH-10": "TC-2"})
+    batch = "\r".join(
+        ["FHS|^~\\&|TakeCare|SE2120000803", "BHS|^~\\&|TakeCare|SE2120000803", first, second]
+    )
+    batch += "\rBTS|2\rFTS|1\r"
+    # When it is split into messages and each is decoded
+    raw = batch.encode("iso8859-1")
+    names = []
+    for message in hl7_messages(raw):
+        event = decode(Inbound(message, HL7_V2, "test", "test"))
+        assert event.patient is not None and event.patient.name is not None
+        names.append(event.patient.name.family)
+    # Then both read Åström
+    assert names == ["Åström", "Åström"]

@@ -74,7 +74,10 @@ class HttpConnector:
         reason = None if outcome is Outcome.DELIVERED else f"HTTP {response.status_code}"
         if outcome is Outcome.DELIVERED and destination.format is PayloadFormat.HL7V2:
             return classify_ack(
-                response.text, control_id_of(message.body), status_code=response.status_code
+                response.text,
+                control_id_of(message.body),
+                status_code=response.status_code,
+                convention=destination.ack_convention,
             )
         if outcome is Outcome.DELIVERED and destination.format is PayloadFormat.FHIR:
             outcome, reason = _fhir_response_outcome(response.content)

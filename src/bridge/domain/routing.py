@@ -51,6 +51,15 @@ def invalid(problems: Iterable[tuple[Location, str, str, object]]) -> Validation
     )
 
 
+class AckConvention(StrEnum):
+    """How a system's HL7 v2 acknowledgements read: ``standard`` (HL7 v2 chapter 2: AE an error
+    in the content, AR not taken for other reasons) or ``legacy`` (the bridge's answers before
+    issue 11: AR refused for good, AE try again); docs/hl7-conformance.md."""
+
+    STANDARD = "standard"
+    LEGACY = "legacy"
+
+
 class RetrySettings(BaseModel):
     """How a destination's transient failures are retried (exponential backoff with jitter)."""
 
@@ -78,6 +87,11 @@ class Destination(BaseModel):
     retry: RetrySettings = RetrySettings()
     receipt_timeout_seconds: float | None = Field(
         default=None, gt=0, description="Deliveries without a receipt this long become unreceipted."
+    )
+    ack_convention: AckConvention = Field(
+        default=AckConvention.STANDARD,
+        description="How this HL7 v2 receiver's ACKs read (standard: AE refused for good, AR "
+        "retried; legacy: the reverse).",
     )
 
     @model_validator(mode="after")
@@ -115,13 +129,6 @@ def _address_problem(address: str, transport: TransportKind) -> str | None:
     if transport is TransportKind.MLLP and (port is None or parts.path not in ("", "/")):
         return wanted
     return None
-
-
-class AckConvention(StrEnum):
-    """How a source wants HL7 v2 acknowledgements (bridge.domain.hl7.ack_policy)."""
-
-    STANDARD = "standard"
-    LEGACY = "legacy"
 
 
 class Acknowledgements(BaseModel):

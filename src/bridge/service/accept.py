@@ -86,12 +86,15 @@ def hl7_text(body: bytes) -> str:
 
 
 def hl7_messages(body: bytes) -> list[bytes]:
-    """One message, or each message of an FHS/BHS batch file (a broken batch: its ACK says so)."""
-    text = hl7_text(body)
-    if not text.lstrip("\ufeff \r\n").startswith(("FHS", "BHS")):
+    """One message, or each message of an FHS/BHS batch file (a broken batch: its ACK says so).
+
+    Each message goes on in the character set the batch was read in, so its MSH-18 stays true.
+    """
+    decoded = decode_er7_tolerant(body)
+    if not decoded.text.lstrip("\ufeff \r\n").startswith(("FHS", "BHS")):
         return [body]
     try:
-        return [message.encode() for message in split_batch(text)]
+        return [message.encode(decoded.codec, "replace") for message in split_batch(decoded.text)]
     except MessageRejected:
         return [body]
 
