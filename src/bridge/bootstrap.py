@@ -18,6 +18,7 @@ from bridge.connectors.mllp import MllpConnector
 from bridge.connectors.port import Connector
 from bridge.domain.hl7.ack import AckIdentity
 from bridge.domain.hl7.ack_policy import AckContext
+from bridge.domain.model import EventCode
 from bridge.domain.routing import RetrySettings
 from bridge.routing_file import load_routing
 from bridge.service.accept import Acceptor, AcceptResult, AcceptStatus, Inbound
@@ -84,6 +85,9 @@ class Bridge:
         self.relay = Relay(
             self.db, self.broker, self.clock, lease_seconds=settings.queue_lease_seconds
         )
+        self.application_acks = ApplicationAcks(
+            self.db, self.ack_context, self.clock, timeout=settings.delivery_timeout_seconds
+        )
         self.alert_dispatcher = AlertDispatcher(self.db, self.alerting, self.clock)
         self.alert_rules = AlertRules(
             self.db,
@@ -106,7 +110,7 @@ class Bridge:
                 d.name: receipt_timeout_for(d, settings.receipt_timeout_seconds)
                 for d in self.routing.destinations
             },
-            on_settled=self.relay.wakeup.set,
+            on_settled=self._delivery_settled,
             on_alert=self.alert_dispatcher.wakeup.set,
         )
         self.dead_letters = DeadLetters(self.db, self.clock, on_replayed=self.relay.wakeup.set)
@@ -119,9 +123,6 @@ class Bridge:
             self.rule_book,
             source_endpoint=f"{settings.public_base_url}/fhir",
             on_alert=(self.relay.wakeup, self.alert_dispatcher.wakeup),
-        )
-        self.application_acks = ApplicationAcks(
-            self.db, self.ack_context, self.clock, timeout=settings.delivery_timeout_seconds
         )
         self.deviations = Deviations(self.db, self.clock)
         self.indicators = Indicators(self.db, self.clock, self.rule_book)
@@ -172,10 +173,18 @@ class Bridge:
         ):
             self._tasks.append(asyncio.create_task(job, name=name))
 
+    def _delivery_settled(self) -> None:
+        """After each delivery attempt: the relay may release the patient's next notice, and an
+        application ACK waiting on this delivery may now be due (docs/hl7-conformance.md)."""
+        self.relay.wakeup.set()
+        self.application_acks.wakeup.set()
+
     async def accept(self, inbound: Inbound) -> AcceptResult:
         result = await self.acceptor.accept(inbound)
         if result.status is AcceptStatus.ACCEPTED:
             self.relay.wakeup.set()
+            if result.event is not None and result.event.event is EventCode.RECEIPT:
+                self.application_acks.wakeup.set()  # a receipt may settle a waiting one
         if inbound.content_type == HL7_V2:
             # Enhanced mode (MSH-16): the application ACK owed to the sender, if it asks for one.
             await self.application_acks.request(inbound.body, result)

@@ -220,7 +220,8 @@ async def test_msh_16_al_gets_an_application_ack_after_the_destinations_receipt(
             settings = base.model_copy(
                 update={
                     "routing_file": routing_file(tmp_path, treserva, listener.port),
-                    "application_ack_interval_seconds": 0.1,
+                    # Far longer than the test waits: the receipt itself must wake the sender.
+                    "application_ack_interval_seconds": 60,
                 }
             )
             async with running_bridge(settings) as bridge:
