@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run demo demo-once test test-unit lint format bench fault clean
+.PHONY: install run demo demo-once test test-unit lint format bench bench-e2e fault clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ format: install
 
 bench: install          ## translation throughput per event type, messages/second/core
 	$(BIN)/python bench/run.py
+
+bench-e2e: install      ## end to end on real bridges, both modes, MLLP, C=8 and 32, N=2000; raw limits beside
+	$(BIN)/python bench/e2e.py --modes embedded,production --transports mllp --concurrency 8,32 --n 2000
 
 fault: install          ## fault suite, full size: real RabbitMQ/PostgreSQL faults, Jepsen-style table
 	$(BIN)/python tests/fault/run_faults.py

@@ -30,24 +30,27 @@ from bridge.service.backoff import RetryPolicy, policy_for
 from bridge.service.clock import Clock, SystemClock
 from bridge.service.dead_letters import DeadLetters
 from bridge.service.deliver import DeliveryWorker
+from bridge.service.destination_health import DestinationHealth
 from bridge.service.deviations import DeadlineMonitor, Deviations, load_rule_book
 from bridge.service.indicators import Indicators
 from bridge.service.outbound import HL7_V2, OutboundEncoder
 from bridge.service.receipts import Receipts, receipt_timeout_for
-from bridge.service.relay import Relay
+from bridge.service.relay import Relay, TaskSink
 from bridge.store import migrate
 from bridge.store.db import Database
-from bridge.transport.dbqueue import DatabaseBroker
-from bridge.transport.port import Broker, BrokerUnavailable, Consumer
+from bridge.transport.local import LocalDispatch
+from bridge.transport.port import Broker, BrokerUnavailable, Consumer, DeliveryTask
 from bridge.transport.rabbitmq import RabbitBroker
 
 log = logging.getLogger(__name__)
 
 
-def build_broker(settings: Settings, db: Database) -> Broker:
+def build_broker(settings: Settings) -> Broker:
+    """RabbitMQ when configured; otherwise the relay hands deliveries to this process's own
+    workers (the outbox is the durable queue: :mod:`bridge.transport.local`)."""
     if settings.broker_url:
         return RabbitBroker(settings.broker_url, prefix=settings.broker_prefix)
-    return DatabaseBroker(db)
+    return LocalDispatch(concurrency=settings.delivery_concurrency)
 
 
 class Bridge:
@@ -70,7 +73,7 @@ class Bridge:
         self.ack_context = AckContext(
             AckIdentity(settings.hl7_application, settings.hl7_facility), self.routing
         )
-        self.broker = broker or build_broker(settings, self.db)
+        self.broker = broker or build_broker(settings)
         self.connectors = connectors or {
             "http": HttpConnector(settings.delivery_timeout_seconds),
             "mllp": MllpConnector(settings.delivery_timeout_seconds),
@@ -81,9 +84,17 @@ class Bridge:
             OutboundEncoder(settings.source_name, f"{settings.public_base_url}/fhir"),
             self.clock,
             settings.patient_key_secret,
+            max_batch=settings.accept_batch_max,
         )
+        # One breaker per destination, shared: the worker feeds it, the relay obeys it.
+        self.health = DestinationHealth(cap=settings.destination_probe_max_seconds)
         self.relay = Relay(
-            self.db, self.broker, self.clock, lease_seconds=settings.queue_lease_seconds
+            self.db,
+            _sink(self.broker),
+            self.clock,
+            lease_seconds=settings.queue_lease_seconds,
+            max_queued=settings.relay_max_queued,
+            health=self.health,
         )
         self.application_acks = ApplicationAcks(
             self.db, self.ack_context, self.clock, timeout=settings.delivery_timeout_seconds
@@ -112,6 +123,7 @@ class Bridge:
             },
             on_settled=self._delivery_settled,
             on_alert=self.alert_dispatcher.wakeup.set,
+            health=self.health,
         )
         self.dead_letters = DeadLetters(self.db, self.clock, on_replayed=self.relay.wakeup.set)
         self.receipts = Receipts(self.db, self.clock)
@@ -157,9 +169,13 @@ class Bridge:
         return {d.name: policy_for(d, defaults) for d in self.routing.destinations}
 
     async def start_delivery(self) -> None:
-        for destination in self.routing.destinations:
-            self._consumers.append(await self.broker.consume(destination.name, self.worker.handle))
         settings = self.settings
+        for destination in self.routing.destinations:
+            self._consumers.append(
+                await self.broker.consume(
+                    destination.name, self.worker.handle, prefetch=settings.delivery_concurrency
+                )
+            )
         for name, job in (
             ("relay", self.relay.run(settings.relay_interval_seconds)),
             ("receipt-watch", self.receipts.run(settings.receipt_check_interval_seconds)),
@@ -208,6 +224,7 @@ class Bridge:
             return False
 
     async def stop(self) -> None:
+        await self.acceptor.close()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -216,6 +233,25 @@ class Bridge:
             await consumer.cancel()
         self._consumers.clear()
         await self.broker.close()
+        await self.worker.close()
         for connector in self.connectors.values():
             await connector.close()
         await self.db.close()
+
+
+class _BrokerSink:
+    """The relay's view of a broker: publish, and no room limit of its own (the relay bounds
+    what waits in a broker by counting queued rows)."""
+
+    def __init__(self, broker: Broker) -> None:
+        self._broker = broker
+
+    def room(self) -> int | None:
+        return None
+
+    async def publish(self, task: DeliveryTask) -> None:
+        await self._broker.publish(task)
+
+
+def _sink(broker: Broker) -> TaskSink:
+    return broker if isinstance(broker, LocalDispatch) else _BrokerSink(broker)

@@ -63,6 +63,29 @@ class Settings(BaseSettings):
     receipt_check_interval_seconds: float = Field(default=5.0, gt=0)
     alert_interval_seconds: float = Field(default=2.0, gt=0)
     relay_interval_seconds: float = 0.2
+    accept_batch_max: int = Field(
+        default=64,
+        ge=1,
+        description="Most messages one accept transaction carries (group commit).",
+    )
+    delivery_concurrency: int = Field(
+        default=32,
+        ge=1,
+        description="Deliveries one process sends at once (different patients; each patient's "
+        "notices go one at a time).",
+    )
+    destination_probe_max_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="While a destination fails, one notice probes it at most this far apart; "
+        "the others wait instead of each retrying on its own (docs/delivery.md).",
+    )
+    relay_max_queued: int = Field(
+        default=2000,
+        ge=1,
+        description="Deliveries handed to the broker and not yet taken by a worker, at most; "
+        "the rest wait in the outbox, so no task outlives its queue lease in a deep queue.",
+    )
     lease_seconds: float = Field(
         default=60.0,
         gt=0,

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,12 +27,13 @@ from bridge.domain.model import CareTransitionEvent, EventCode
 from bridge.domain.routing import RoutingTable
 from bridge.service import audit, episodes, message_outcomes
 from bridge.service.clock import Clock
+from bridge.service.group_commit import GroupCommit
 from bridge.service.outbound import FHIR_JSON, HL7_V2, OutboundEncoder
-from bridge.service.outbox import OutboxEntry, add_to_outbox
+from bridge.service.outbox import OutboxEntry, add_many_to_outbox
 from bridge.service.patient_key import patient_key
 from bridge.service.receipts import receipt_of, record_receipt
-from bridge.store.db import Database
-from bridge.store.tables import InboundSeenRow, MessageRow
+from bridge.store.db import Database, core
+from bridge.store.tables import InboundSeenRow, MessageRow, table_of
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +102,24 @@ def hl7_messages(body: bytes) -> list[bytes]:
         return [body]
 
 
+@dataclass(frozen=True)
+class _Decoded:
+    """A decoded, routed message waiting for its group commit."""
+
+    inbound: Inbound
+    event: CareTransitionEvent
+    destinations: tuple[str, ...]
+
+
 class Acceptor:
+    """Decode and route each message on its own; commit concurrent messages together.
+
+    Decoding, routing and encoding are pure and run in the caller's task. The writes go
+    through :class:`~bridge.service.group_commit.GroupCommit`: every message waiting when the
+    previous commit finished is written in one transaction (one audit-chain append, one fsync)
+    and each caller is answered after that commit.
+    """
+
     def __init__(
         self,
         db: Database,
@@ -107,12 +127,20 @@ class Acceptor:
         encoder: OutboundEncoder,
         clock: Clock,
         patient_key_secret: str,
+        *,
+        max_batch: int = 64,
     ) -> None:
         self._db = db
         self._routing = routing
         self._encoder = encoder
         self._clock = clock
         self._secret = patient_key_secret
+        self.group: GroupCommit[_Decoded, AcceptResult] = GroupCommit(
+            self._write_batch, max_batch=max_batch
+        )
+
+    async def close(self) -> None:
+        await self.group.close()
 
     async def accept(self, inbound: Inbound) -> AcceptResult:
         try:
@@ -133,112 +161,156 @@ class Acceptor:
         destinations = (
             [] if event.event is EventCode.RECEIPT else self._routing.route(event, inbound.source)
         )
+        return await self.group.submit(
+            _Decoded(inbound, event, tuple(d.name for d in destinations))
+        )
+
+    async def _write_batch(self, items: Sequence[_Decoded]) -> list[AcceptResult]:
+        """Write ``items`` in one transaction; retried whole on a conflict with another writer.
+
+        A conflict (a concurrent process took the same dedupe key or per-patient sequence
+        number) runs the batch again: the new run sees the other transaction's rows. An error
+        that is not the database being unreachable may be one message's fault (a value the
+        column refuses): the batch is then written one message at a time, so one bad message
+        cannot hold back the others.
+        """
         for attempt in range(_ACCEPT_TRIES):
             try:
-                return await self._commit(inbound, event, [d.name for d in destinations])
+                return await self._commit(items)
             except IntegrityError:
-                # A concurrent accept took the same dedupe key or per-patient sequence number:
-                # run again; the second run sees the other transaction's rows.
-                log.info("accept conflict, retrying (try %d)", attempt + 1)
+                log.info("accept conflict, retrying %d messages (try %d)", len(items), attempt + 1)
             except (OperationalError, DBAPIError, OSError) as error:
+                if len(items) > 1 and not _unreachable(error):
+                    return await self._one_by_one(items)
                 log.error("database unavailable, message not accepted: %s", type(error).__name__)
-                return AcceptResult(AcceptStatus.UNAVAILABLE, event=event)
-        return AcceptResult(AcceptStatus.UNAVAILABLE, event=event)
+                return [AcceptResult(AcceptStatus.UNAVAILABLE, event=i.event) for i in items]
+        if len(items) > 1:
+            return await self._one_by_one(items)
+        return [AcceptResult(AcceptStatus.UNAVAILABLE, event=i.event) for i in items]
 
-    async def _commit(
-        self, inbound: Inbound, event: CareTransitionEvent, destinations: list[str]
-    ) -> AcceptResult:
+    async def _one_by_one(self, items: Sequence[_Decoded]) -> list[AcceptResult]:
+        results: list[AcceptResult] = []
+        for item in items:
+            results.extend(await self._write_batch([item]))
+        return results
+
+    async def _commit(self, items: Sequence[_Decoded]) -> list[AcceptResult]:
         now = self._clock.now()
         async with self._db.session() as session, session.begin():
-            existing = await self._seen_transport_id(session, inbound) or await session.scalar(
-                select(MessageRow.id).where(MessageRow.dedupe_key == event.dedupe_key)
-            )
-            if existing is not None:
-                audit.record(
-                    session,
-                    at=now,
-                    action="duplicate",
-                    message_id=existing,
-                    entrypoint=inbound.entrypoint,
-                    correlation_id=inbound.correlation_id,
+            known = await _Known.load(session, items)
+            results: list[AcceptResult] = []
+            new: list[_New] = []
+            for item in items:
+                existing = known.find(item)
+                if existing is not None:
+                    audit.record(
+                        session,
+                        at=now,
+                        action="duplicate",
+                        message_id=existing,
+                        entrypoint=item.inbound.entrypoint,
+                        correlation_id=item.inbound.correlation_id,
+                    )
+                    known.remember(item, existing)
+                    results.append(
+                        AcceptResult(AcceptStatus.DUPLICATE, message_id=existing, event=item.event)
+                    )
+                    continue
+                message_id = str(uuid.uuid4())
+                known.remember(item, message_id)
+                new.append(_New(item, message_id, *self._patient_columns(item.event)))
+                results.append(
+                    AcceptResult(
+                        AcceptStatus.ACCEPTED,
+                        message_id=message_id,
+                        event=item.event,
+                        destinations=item.destinations,
+                    )
                 )
-                await self._remember_transport_id(session, inbound, existing)
-                return AcceptResult(AcceptStatus.DUPLICATE, message_id=existing, event=event)
-            message_id = str(uuid.uuid4())
-            key, masked, protected = self._patient_columns(event)
-            session.add(
-                MessageRow(
-                    id=message_id,
-                    dedupe_key=event.dedupe_key,
-                    source=inbound.source,
-                    entrypoint=inbound.entrypoint,
-                    content_type=inbound.content_type,
-                    event_code=event.event.value,
-                    patient_key=key,
-                    patient_masked=masked,
-                    protected=protected,
-                    payload=hl7_text(inbound.body),
-                    canonical=event.model_dump_json(),
-                    correlation_id=inbound.correlation_id,
-                    received_at=now,
-                )
+            await self._insert(session, new, now)
+            if known.unseen:
+                await core(session, insert(table_of(InboundSeenRow)), known.unseen_rows())
+        return results
+
+    async def _insert(self, session: AsyncSession, new: list[_New], now: datetime) -> None:
+        """Messages, their outbox rows, episodes and receipts, in a few multi-row statements."""
+        if new:
+            await core(
+                session, insert(table_of(MessageRow)), [self._message_row(n, now) for n in new]
             )
+        entries: list[OutboxEntry] = []
+        for n in new:
+            event, inbound = n.item.event, n.item.inbound
             audit.record(
                 session,
                 at=now,
                 action="accepted",
-                message_id=message_id,
+                message_id=n.message_id,
                 event=event.event.value,
                 entrypoint=inbound.entrypoint,
                 dedupe_key=event.dedupe_key,
-                patient=masked,
+                patient=n.masked,
                 correlation_id=inbound.correlation_id,
             )
             audit.record(
-                session, at=now, action="routed", message_id=message_id, destinations=destinations
+                session,
+                at=now,
+                action="routed",
+                message_id=n.message_id,
+                destinations=list(n.item.destinations),
             )
-            await session.flush()
-            for name in destinations:
-                await self._add_delivery(session, event, message_id, key, name)
-            await self._record_receipt(session, event, message_id)
-            await episodes.track(session, event, message_id, key, inbound.source, now)
-            await self._remember_transport_id(session, inbound, message_id)
-        return AcceptResult(
-            AcceptStatus.ACCEPTED,
-            message_id=message_id,
-            event=event,
-            destinations=tuple(destinations),
+            entries.extend(self._entry(n, name, now) for name in n.item.destinations)
+        await add_many_to_outbox(session, entries, now)
+        for n in new:
+            await self._record_receipt(session, n.item.event, n.message_id)
+        await episodes.track_many(
+            session,
+            [
+                episodes.Tracked(n.item.event, n.message_id, n.key, n.item.inbound.source)
+                for n in new
+            ],
+            now,
         )
 
-    async def _add_delivery(
-        self,
-        session: AsyncSession,
-        event: CareTransitionEvent,
-        message_id: str,
-        key: str,
-        destination_name: str,
-    ) -> None:
-        now = self._clock.now()
+    @staticmethod
+    def _message_row(n: _New, now: datetime) -> dict[str, object]:
+        inbound, event = n.item.inbound, n.item.event
+        return {
+            "id": n.message_id,
+            "dedupe_key": event.dedupe_key,
+            "source": inbound.source,
+            "entrypoint": inbound.entrypoint,
+            "content_type": inbound.content_type,
+            "event_code": event.event.value,
+            "patient_key": n.key,
+            "patient_masked": n.masked,
+            "protected": n.protected,
+            "payload": hl7_text(inbound.body),
+            "canonical": event.model_dump_json(),
+            "correlation_id": inbound.correlation_id,
+            "received_at": now,
+        }
+
+    def _entry(self, n: _New, destination_name: str, now: datetime) -> OutboxEntry:
         delivery_id = str(uuid.uuid4())
         idempotency_key = str(uuid.uuid4())
         payload = self._encoder.encode(
-            event,
+            n.item.event,
             self._routing.destination(destination_name),
             delivery_id=delivery_id,
             idempotency_key=idempotency_key,
             now=now,
         )
-        entry = OutboxEntry(
+        return OutboxEntry(
             delivery_id=delivery_id,
             idempotency_key=idempotency_key,
-            message_id=message_id,
+            message_id=n.message_id,
             destination=destination_name,
-            patient_key=key,
+            patient_key=n.key,
             content_type=payload.content_type,
             body=payload.body,
             header_id=payload.header_id,
         )
-        await add_to_outbox(session, entry, now)
 
     def _patient_columns(self, event: CareTransitionEvent) -> tuple[str, str, bool]:
         """Pseudonymous key, masked identifier, protected flag; a receipt names no patient."""
@@ -261,37 +333,6 @@ class Acceptor:
             responds_to=responds_to,
             code=code,
         )
-
-    async def _seen_transport_id(self, session: AsyncSession, inbound: Inbound) -> str | None:
-        """The message an AMQP message_id was already accepted as, if any."""
-        if inbound.transport_id is None:
-            return None
-        return await session.scalar(
-            select(InboundSeenRow.message_id).where(
-                InboundSeenRow.channel == inbound.entrypoint,
-                InboundSeenRow.transport_id == inbound.transport_id,
-            )
-        )
-
-    async def _remember_transport_id(
-        self, session: AsyncSession, inbound: Inbound, message_id: str
-    ) -> None:
-        if inbound.transport_id is None:
-            return
-        seen = await session.scalar(
-            select(InboundSeenRow.id).where(
-                InboundSeenRow.channel == inbound.entrypoint,
-                InboundSeenRow.transport_id == inbound.transport_id,
-            )
-        )
-        if seen is None:
-            session.add(
-                InboundSeenRow(
-                    channel=inbound.entrypoint,
-                    transport_id=inbound.transport_id,
-                    message_id=message_id,
-                )
-            )
 
     async def _audit_ignored(self, inbound: Inbound, ignored: MessageIgnored) -> str | None:
         """Well-formed traffic with no care-transition event in it: stored as filtered (findable
@@ -360,4 +401,80 @@ def _answered(inbound: Inbound) -> message_outcomes.Answered:
         inbound.content_type,
         inbound.correlation_id,
         inbound.body,
+    )
+
+
+@dataclass(frozen=True)
+class _New:
+    """A message this batch stores for the first time."""
+
+    item: _Decoded
+    message_id: str
+    key: str
+    masked: str
+    protected: bool
+
+
+class _Known:
+    """What a batch knows of earlier messages: stored ones, and those earlier in the batch.
+
+    Dedupe keys (sending facility + message id) and AMQP message ids both find the message
+    they were accepted as; a repeat inside one batch is a duplicate of the first (guarantee 2).
+    """
+
+    def __init__(self, by_key: dict[str, str], by_transport: dict[tuple[str, str], str]) -> None:
+        self.by_key = by_key
+        self.by_transport = by_transport
+        self.unseen: dict[tuple[str, str], str] = {}
+
+    @classmethod
+    async def load(cls, session: AsyncSession, items: Sequence[_Decoded]) -> _Known:
+        keys = {item.event.dedupe_key for item in items}
+        rows = await core(
+            session,
+            select(MessageRow.dedupe_key, MessageRow.id).where(MessageRow.dedupe_key.in_(keys)),
+        )
+        by_key: dict[str, str] = {key: message_id for key, message_id in rows}
+        by_transport: dict[tuple[str, str], str] = {}
+        transport = [i.inbound for i in items if i.inbound.transport_id is not None]
+        for channel in {inbound.entrypoint for inbound in transport}:
+            ids = {i.transport_id for i in transport if i.entrypoint == channel}
+            seen = await core(
+                session,
+                select(InboundSeenRow.transport_id, InboundSeenRow.message_id).where(
+                    InboundSeenRow.channel == channel, InboundSeenRow.transport_id.in_(ids)
+                ),
+            )
+            by_transport.update({(channel, row[0]): row[1] for row in seen})
+        return cls(by_key, by_transport)
+
+    def find(self, item: _Decoded) -> str | None:
+        transport = _transport_key(item.inbound)
+        found = self.by_transport.get(transport) if transport else None
+        return found or self.by_key.get(item.event.dedupe_key)
+
+    def remember(self, item: _Decoded, message_id: str) -> None:
+        self.by_key.setdefault(item.event.dedupe_key, message_id)
+        transport = _transport_key(item.inbound)
+        if transport is not None and transport not in self.by_transport:
+            self.by_transport[transport] = message_id
+            self.unseen[transport] = message_id
+
+    def unseen_rows(self) -> list[dict[str, str]]:
+        return [
+            {"channel": channel, "transport_id": transport_id, "message_id": message_id}
+            for (channel, transport_id), message_id in self.unseen.items()
+        ]
+
+
+def _transport_key(inbound: Inbound) -> tuple[str, str] | None:
+    if inbound.transport_id is None:
+        return None
+    return (inbound.entrypoint, inbound.transport_id)
+
+
+def _unreachable(error: Exception) -> bool:
+    """The database is down or the connection broke (every message fails alike)."""
+    return isinstance(error, OperationalError | OSError) or bool(
+        getattr(error, "connection_invalidated", False)
     )

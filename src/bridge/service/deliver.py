@@ -17,12 +17,13 @@ another worker took it over) records its attempt but changes no state.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import case, or_, select, update
+from sqlalchemy import case, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
@@ -35,15 +36,26 @@ from bridge.service.backoff import GiveUp, RetryPolicy
 from bridge.service.clock import Clock
 from bridge.service.dead_letters import DeadReason
 from bridge.service.delivery_alerts import alert_dead_letter
+from bridge.service.destination_health import DestinationHealth
+from bridge.service.group_commit import GroupCommit
 from bridge.service.receipts import ReceiptState
-from bridge.store.db import Database
-from bridge.store.tables import DeliveryAttemptRow, DeliveryRow
+from bridge.store.db import Database, core
+from bridge.store.tables import DeliveryAttemptRow, DeliveryRow, table_of
 from bridge.transport.port import DeliveryTask
 
 log = logging.getLogger(__name__)
 
 DB_FAILURES = (OperationalError, DBAPIError, OSError)
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Finished:
+    """One attempt, sent and waiting to be recorded."""
+
+    row: DeliveryRow
+    result: SendResult
+    started: datetime
 
 
 @dataclass(frozen=True)
@@ -66,6 +78,7 @@ class DeliveryWorker:
         receipt_timeouts: Mapping[str, float | None] | None = None,
         on_settled: Callable[[], None] | None = None,
         on_alert: Callable[[], None] | None = None,
+        health: DestinationHealth | None = None,
     ) -> None:
         self._db = db
         self._routing = routing
@@ -76,11 +89,19 @@ class DeliveryWorker:
         self._receipt_timeouts = receipt_timeouts or {}
         self._on_settled = on_settled
         self._on_alert = on_alert
+        self._health = health or DestinationHealth()
+        # Concurrent deliveries share their claim and their record transactions.
+        self._claims: GroupCommit[str, DeliveryRow | None] = GroupCommit(self._claim_batch)
+        self._records: GroupCommit[_Finished, bool] = GroupCommit(self._record_batch)
+
+    async def close(self) -> None:
+        await self._claims.close()
+        await self._records.close()
 
     async def handle(self, task: DeliveryTask) -> None:
         """Broker handler: returning acks the task; raising (database down) requeues it."""
         correlation_id.set(task.correlation_id)
-        row = await self._surviving_outages(lambda: self._claim(task.delivery_id))
+        row = await self._surviving_outages(lambda: self._claims.submit(task.delivery_id))
         if row is None:
             return
         started = self._clock.now()
@@ -92,7 +113,8 @@ class DeliveryWorker:
             )
         else:
             result = await self._send(destination, row, task)
-        await self._surviving_outages(lambda: self._record(row, result, started))
+        finished = _Finished(row, result, started)
+        await self._surviving_outages(lambda: self._records.submit(finished))
 
     async def _send(
         self, destination: Destination, row: DeliveryRow, task: DeliveryTask
@@ -112,13 +134,18 @@ class DeliveryWorker:
             log.exception("connector failed on delivery %s", row.id)
             return SendResult(Outcome.TRANSIENT, error=f"connector error: {type(error).__name__}")
 
-    async def _claim(self, delivery_id: str) -> DeliveryRow | None:
+    async def _claim_batch(self, delivery_ids: Sequence[str]) -> list[DeliveryRow | None]:
+        """Claim rows still waiting (or whose worker's lease ran out), in one statement.
+
+        A task whose row is already delivered, or held by a live worker, gets None: a stale
+        or repeated task is dropped. Two tasks for one row in a batch: the first gets it.
+        """
         now = self._clock.now()
         async with self._db.session() as session, session.begin():
-            claimed = await session.execute(
+            claimed = await session.scalars(
                 update(DeliveryRow)
                 .where(
-                    DeliveryRow.id == delivery_id,
+                    DeliveryRow.id.in_(set(delivery_ids)),
                     or_(
                         DeliveryRow.status == "queued",
                         (DeliveryRow.status == "in_flight") & (DeliveryRow.lease_until < now),
@@ -130,10 +157,11 @@ class DeliveryWorker:
                     lease_until=now + self._lease,
                     updated_at=now,
                 )
+                .returning(DeliveryRow),
+                execution_options={"synchronize_session": False},
             )
-            if not getattr(claimed, "rowcount", 0):
-                return None
-            return await session.scalar(select(DeliveryRow).where(DeliveryRow.id == delivery_id))
+            rows = {row.id: row for row in claimed.all()}
+        return [rows.pop(delivery_id, None) for delivery_id in delivery_ids]
 
     async def _surviving_outages(self, step: Callable[[], Awaitable[T]]) -> T:
         """Run a database step, retrying through a short outage (a database restart).
@@ -154,46 +182,94 @@ class DeliveryWorker:
                 return await step()
         raise AssertionError("unreachable: AsyncRetrying re-raises")
 
-    async def _record(self, row: DeliveryRow, result: SendResult, started: datetime) -> None:
+    async def _record_batch(self, batch: Sequence[_Finished]) -> list[bool]:
+        """Record finished attempts and their rows' new states in one transaction.
+
+        Fenced by status and attempt number: a worker that lost its row (its lease ran out and
+        another took it over) records its attempt but changes nothing else. Returns, per
+        attempt, whether it changed its row.
+        """
         now = self._clock.now()
-        next_state = self._next_state(row, result, now)
+        plans = [(f, self._next_state(f.row, f.result, now)) for f in batch]
         async with self._db.session() as session, session.begin():
-            session.add(
-                DeliveryAttemptRow(
-                    delivery_id=row.id,
-                    attempt=row.attempts,
-                    started_at=started,
-                    finished_at=now,
-                    outcome=result.outcome.value,
-                    status_code=result.status_code,
-                    error=result.error,
-                )
+            await core(
+                session,
+                insert(table_of(DeliveryAttemptRow)),
+                [
+                    {
+                        "delivery_id": f.row.id,
+                        "attempt": f.row.attempts,
+                        "started_at": f.started,
+                        "finished_at": now,
+                        "outcome": f.result.outcome.value,
+                        "status_code": f.result.status_code,
+                        "error": f.result.error,
+                    }
+                    for f in batch
+                ],
             )
-            changed = await session.execute(
-                update(DeliveryRow)
-                .where(
-                    DeliveryRow.id == row.id,
-                    DeliveryRow.status == "in_flight",
-                    DeliveryRow.attempts == row.attempts,
-                )
-                .values(**self._values(row, result, next_state, now))
-            )
-            if not getattr(changed, "rowcount", 0):
+            held = await self._still_held(session, [f.row for f in batch])
+            valid = [(f, state) for f, state in plans if (f.row.id, f.row.attempts) in held]
+            await self._apply(session, valid, now)
+            for f, state in valid:
+                self._audit(session, f.row, f.result, state)
+                if state.dead_reason is not None:
+                    alert_dead_letter(session, f.row, f.result, state.dead_reason, now)
+        for f in batch:
+            self._health.record(f.row.destination, f.result.outcome, now)
+        changed = {f.row.id for f, _ in valid}
+        for f, state in plans:
+            if f.row.id in changed:
+                self._log(f.row, f.result, state)
+            else:
                 log.warning(
                     "delivery %s attempt %d finished after another worker took it over",
-                    row.id,
-                    row.attempts,
+                    f.row.id,
+                    f.row.attempts,
                 )
-                return
-            self._audit(session, row, result, next_state)
-            alerted = next_state.dead_reason is not None
-            if next_state.dead_reason is not None:
-                alert_dead_letter(session, row, result, next_state.dead_reason, now)
-        self._log(row, result, next_state)
-        if self._on_settled is not None:
+        if valid and self._on_settled is not None:
             self._on_settled()
-        if alerted and self._on_alert is not None:
+        if self._on_alert is not None and any(s.dead_reason for _, s in valid):
             self._on_alert()
+        return [f.row.id in changed for f in batch]
+
+    async def _still_held(
+        self, session: AsyncSession, rows: Sequence[DeliveryRow]
+    ) -> set[tuple[str, int]]:
+        """(id, attempt) of the rows still in flight under the attempt that claimed them."""
+        query = select(DeliveryRow.id, DeliveryRow.attempts).where(
+            DeliveryRow.id.in_({row.id for row in rows}), DeliveryRow.status == "in_flight"
+        )
+        if not self._db.is_sqlite:
+            query = query.with_for_update()
+        return {(row[0], row[1]) for row in await core(session, query)}
+
+    async def _apply(
+        self, session: AsyncSession, valid: Sequence[tuple[_Finished, NextState]], now: datetime
+    ) -> None:
+        """Delivered rows of one destination share one UPDATE; the others one each."""
+        delivered: dict[str, list[str]] = defaultdict(list)
+        for f, state in valid:
+            if state.status == "delivered":
+                delivered[f.row.destination].append(f.row.id)
+                continue
+            await core(
+                session,
+                update(table_of(DeliveryRow))
+                .where(
+                    DeliveryRow.id == f.row.id,
+                    DeliveryRow.status == "in_flight",
+                    DeliveryRow.attempts == f.row.attempts,
+                )
+                .values(**self._values(f.row, f.result, state, now)),
+            )
+        for destination, ids in delivered.items():
+            await core(
+                session,
+                update(table_of(DeliveryRow))
+                .where(DeliveryRow.id.in_(ids), DeliveryRow.status == "in_flight")
+                .values(**self._delivered_values(destination, now)),
+            )
 
     def _next_state(self, row: DeliveryRow, result: SendResult, now: datetime) -> NextState:
         if result.outcome is Outcome.DELIVERED:
@@ -212,6 +288,8 @@ class DeliveryWorker:
     def _values(
         self, row: DeliveryRow, result: SendResult, next_state: NextState, now: datetime
     ) -> dict[str, Any]:
+        if next_state.status == "delivered":
+            return self._delivered_values(row.destination, now)
         values: dict[str, Any] = {
             "status": next_state.status,
             "next_attempt_at": next_state.next_attempt_at or row.next_attempt_at,
@@ -219,19 +297,27 @@ class DeliveryWorker:
             "updated_at": now,
             "last_error": result.error,
         }
-        if next_state.status == "delivered":
-            values["delivered_at"] = now
-            timeout = self._receipt_timeouts.get(row.destination)
-            if timeout is not None:
-                # A receipt that overtook this bookkeeping has set the state already: keep it.
-                values["receipt_state"] = case(
-                    (DeliveryRow.receipted_at.is_(None), ReceiptState.AWAITING.value),
-                    else_=DeliveryRow.receipt_state,
-                )
-                values["receipt_due_at"] = now + timedelta(seconds=timeout)
         if next_state.dead_reason is not None:
             values["dead_reason"] = next_state.dead_reason.value
             values["dead_at"] = now
+        return values
+
+    def _delivered_values(self, destination: str, now: datetime) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            "status": "delivered",
+            "lease_until": None,
+            "updated_at": now,
+            "last_error": None,
+            "delivered_at": now,
+        }
+        timeout = self._receipt_timeouts.get(destination)
+        if timeout is not None:
+            # A receipt that overtook this bookkeeping has set the state already: keep it.
+            values["receipt_state"] = case(
+                (DeliveryRow.receipted_at.is_(None), ReceiptState.AWAITING.value),
+                else_=DeliveryRow.receipt_state,
+            )
+            values["receipt_due_at"] = now + timedelta(seconds=timeout)
         return values
 
     def _audit(

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import or_, select
@@ -49,6 +50,16 @@ ENROLMENT_EVENTS = frozenset(
 )
 
 
+@dataclass(frozen=True)
+class Tracked:
+    """An accepted message to file under its episode."""
+
+    event: CareTransitionEvent
+    message_id: str
+    patient_key: str
+    source: str
+
+
 async def track(
     session: AsyncSession,
     event: CareTransitionEvent,
@@ -57,68 +68,121 @@ async def track(
     source: str,
     at: datetime,
 ) -> None:
-    """File an accepted message under its care episode (or its home-care enrolment)."""
-    if event.patient is None:
-        return
-    if event.event in ENROLMENT_EVENTS:
-        await _track_enrolment(session, event, message_id, patient_key, source, at)
-        return
-    if event.event not in EPISODE_EVENTS:
-        return
-    episode = await _episode_for(session, event, patient_key, at)
-    if episode is None:
-        return
-    row = _notice_row(event, episode.id, message_id, at)
-    earlier = (
-        await session.scalars(
-            select(EpisodeNoticeRow).where(EpisodeNoticeRow.episode_id == episode.id)
-        )
-    ).all()
-    session.add(row)
-    _refresh(episode, event.patient, [*earlier, row], message_id, at)
+    """File one accepted message under its care episode (or its home-care enrolment)."""
+    await track_many(session, [Tracked(event, message_id, patient_key, source)], at)
 
 
-async def _episode_for(
-    session: AsyncSession, event: CareTransitionEvent, key: str, at: datetime
-) -> CareEpisodeRow | None:
-    visit = event.encounter.visit_number if event.encounter is not None else None
-    if visit:
-        found = await session.scalar(
-            select(CareEpisodeRow).where(
-                CareEpisodeRow.patient_key == key, CareEpisodeRow.visit_number == visit
+async def track_many(session: AsyncSession, accepted: Sequence[Tracked], at: datetime) -> None:
+    """File accepted messages, in order, under their episodes and home-care enrolments.
+
+    The episodes these patients may join are read in two queries for the whole batch
+    (:class:`_Stays`); each message then finds or opens its episode in memory, seeing the
+    episodes the messages before it in the batch opened or changed, exactly as if they had
+    been committed one by one.
+    """
+    episodic: list[Tracked] = []
+    for item in accepted:
+        if item.event.patient is None:
+            continue
+        if item.event.event in ENROLMENT_EVENTS:
+            await _track_enrolment(
+                session, item.event, item.message_id, item.patient_key, item.source, at
             )
-        )
-        if found is not None:
-            return found
-    else:
-        latest = await _latest(session, key, at)
-        if latest is not None and (
-            event.event is not EventCode.ADMISSION
-            or (latest.status == EpisodeStatus.OPEN and latest.admitted_at is None)
-        ):
-            return latest
-    if event.event in SIP_KINDS:
-        return None
-    return _open_episode(session, event, key, visit, at)
+        elif item.event.event in EPISODE_EVENTS:
+            episodic.append(item)
+    if not episodic:
+        return
+    stays = await _Stays.load(session, episodic, at)
+    for item in episodic:
+        event = item.event
+        assert event.patient is not None
+        episode = stays.episode_for(session, event, item.patient_key, at)
+        if episode is None:
+            continue
+        row = _notice_row(event, episode.id, item.message_id, at)
+        session.add(row)
+        stays.notices[episode.id].append(row)
+        _refresh(episode, event.patient, stays.notices[episode.id], item.message_id, at)
 
 
-async def _latest(session: AsyncSession, key: str, at: datetime) -> CareEpisodeRow | None:
-    """The patient's open stay, else the one most recently active within ATTACH_WITHIN."""
-    return await session.scalar(
-        select(CareEpisodeRow)
-        .where(
-            CareEpisodeRow.patient_key == key,
-            or_(
-                CareEpisodeRow.status == EpisodeStatus.OPEN.value,
-                CareEpisodeRow.last_notice_at >= at - ATTACH_WITHIN,
-            ),
+class _Stays:
+    """The episodes a batch's patients may join, and their notices, held in memory."""
+
+    def __init__(
+        self, episodes: list[CareEpisodeRow], notices: dict[str, list[EpisodeNoticeRow]]
+    ) -> None:
+        self.by_patient: dict[str, list[CareEpisodeRow]] = defaultdict(list)
+        for episode in episodes:
+            self.by_patient[episode.patient_key].append(episode)
+        self.notices = notices
+
+    @classmethod
+    async def load(cls, session: AsyncSession, batch: Sequence[Tracked], at: datetime) -> _Stays:
+        keys = {item.patient_key for item in batch}
+        visits = {
+            item.event.encounter.visit_number
+            for item in batch
+            if item.event.encounter is not None and item.event.encounter.visit_number
+        }
+        conditions = [
+            CareEpisodeRow.status == EpisodeStatus.OPEN.value,
+            CareEpisodeRow.last_notice_at >= at - ATTACH_WITHIN,
+        ]
+        if visits:
+            conditions.append(CareEpisodeRow.visit_number.in_(visits))
+        episodes = list(
+            (
+                await session.scalars(
+                    select(CareEpisodeRow).where(
+                        CareEpisodeRow.patient_key.in_(keys), or_(*conditions)
+                    )
+                )
+            ).all()
         )
-        .order_by(
-            (CareEpisodeRow.status == EpisodeStatus.OPEN.value).desc(),
-            CareEpisodeRow.last_notice_at.desc(),
+        notices: dict[str, list[EpisodeNoticeRow]] = defaultdict(list)
+        if episodes:
+            rows = await session.scalars(
+                select(EpisodeNoticeRow).where(
+                    EpisodeNoticeRow.episode_id.in_([e.id for e in episodes])
+                )
+            )
+            for row in rows:
+                notices[row.episode_id].append(row)
+        return cls(episodes, notices)
+
+    def episode_for(
+        self, session: AsyncSession, event: CareTransitionEvent, key: str, at: datetime
+    ) -> CareEpisodeRow | None:
+        visit = event.encounter.visit_number if event.encounter is not None else None
+        if visit:
+            for episode in self.by_patient[key]:
+                if episode.visit_number == visit:
+                    return episode
+        else:
+            latest = self._latest(key, at)
+            if latest is not None and (
+                event.event is not EventCode.ADMISSION
+                or (latest.status == EpisodeStatus.OPEN and latest.admitted_at is None)
+            ):
+                return latest
+        if event.event in SIP_KINDS:
+            return None
+        episode = _open_episode(session, event, key, visit, at)
+        self.by_patient[key].append(episode)
+        return episode
+
+    def _latest(self, key: str, at: datetime) -> CareEpisodeRow | None:
+        """The patient's open stay, else the one most recently active within ATTACH_WITHIN."""
+        candidates = [
+            e
+            for e in self.by_patient[key]
+            if e.status == EpisodeStatus.OPEN.value or e.last_notice_at >= at - ATTACH_WITHIN
+        ]
+        if not candidates:
+            return None
+        return max(
+            candidates, key=lambda e: (e.status == EpisodeStatus.OPEN.value, e.last_notice_at)
         )
-        .limit(1)
-    )
 
 
 def _open_episode(

@@ -8,14 +8,17 @@ a concurrent writer that took the same number fail and retry, so order is commit
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.service import audit
-from bridge.store.tables import DeliveryRow
+from bridge.store.db import core
+from bridge.store.tables import DeliveryRow, table_of
 
 
 @dataclass(frozen=True)
@@ -33,38 +36,65 @@ class OutboxEntry:
 
 
 async def add_to_outbox(session: AsyncSession, entry: OutboxEntry, now: datetime) -> None:
-    """Add the delivery row (next per-patient sequence number) and its audit row."""
-    last_seq = await session.scalar(
-        select(func.max(DeliveryRow.seq)).where(
-            DeliveryRow.destination == entry.destination,
-            DeliveryRow.patient_key == entry.patient_key,
-        )
+    """Add one delivery row (next per-patient sequence number) and its audit row."""
+    await add_many_to_outbox(session, [entry], now)
+
+
+async def add_many_to_outbox(
+    session: AsyncSession, entries: Sequence[OutboxEntry], now: datetime
+) -> None:
+    """Add delivery rows numbered after each patient's last one, in the order given.
+
+    One query reads the last number of every (destination, patient) in the batch and one
+    multi-row INSERT writes them all: the cost of a batch barely grows with its size.
+    """
+    if not entries:
+        return
+    pairs = {(e.destination, e.patient_key) for e in entries}
+    rows = await core(
+        session,
+        select(DeliveryRow.destination, DeliveryRow.patient_key, func.max(DeliveryRow.seq))
+        .where(tuple_(DeliveryRow.destination, DeliveryRow.patient_key).in_(pairs))
+        .group_by(DeliveryRow.destination, DeliveryRow.patient_key),
     )
-    session.add(
-        DeliveryRow(
-            id=entry.delivery_id,
+    last: dict[tuple[str, str], int] = {
+        (destination, key): int(seq or 0) for destination, key, seq in rows
+    }
+    values: list[dict[str, Any]] = []
+    for entry in entries:
+        pair = (entry.destination, entry.patient_key)
+        last[pair] = last.get(pair, 0) + 1
+        values.append(_row(entry, last[pair], now))
+        audit.record(
+            session,
+            at=now,
+            action="outbox",
             message_id=entry.message_id,
+            delivery_id=entry.delivery_id,
             destination=entry.destination,
             idempotency_key=entry.idempotency_key,
-            patient_key=entry.patient_key,
-            seq=(last_seq or 0) + 1,
-            status="pending",
-            content_type=entry.content_type,
-            payload=entry.body,
-            header_id=entry.header_id,
-            attempts=0,
-            next_attempt_at=now,
-            window_started_at=now,
-            created_at=now,
-            updated_at=now,
         )
-    )
-    audit.record(
-        session,
-        at=now,
-        action="outbox",
-        message_id=entry.message_id,
-        delivery_id=entry.delivery_id,
-        destination=entry.destination,
-        idempotency_key=entry.idempotency_key,
-    )
+    # Rows the session holds (a message added with the ORM) must reach the database first.
+    await session.flush()
+    await core(session, insert(table_of(DeliveryRow)), values)
+
+
+def _row(entry: OutboxEntry, seq: int, now: datetime) -> dict[str, Any]:
+    return {
+        "id": entry.delivery_id,
+        "message_id": entry.message_id,
+        "destination": entry.destination,
+        "idempotency_key": entry.idempotency_key,
+        "patient_key": entry.patient_key,
+        "seq": seq,
+        "status": "pending",
+        "content_type": entry.content_type,
+        "payload": entry.body,
+        "header_id": entry.header_id,
+        "attempts": 0,
+        "attempts_before_window": 0,
+        "next_attempt_at": now,
+        "window_started_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }

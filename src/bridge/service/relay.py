@@ -21,92 +21,122 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Protocol
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import Select, and_, exists, func, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import aliased
 
 from bridge.service.clock import Clock
+from bridge.service.destination_health import DestinationHealth
 from bridge.store.db import Database
 from bridge.store.tables import DeliveryRow, MessageRow
-from bridge.transport.port import Broker, BrokerUnavailable, DeliveryTask
+from bridge.transport.port import BrokerUnavailable, DeliveryTask
 
 log = logging.getLogger(__name__)
 
 SETTLED = ("delivered", "discarded")  # not "dead": a dead letter holds later notices back
 IN_PROGRESS = ("queued", "in_flight")
+LEASE_CHECK_EVERY = timedelta(seconds=1)
+
+
+class TaskSink(Protocol):
+    """Where released deliveries go: the broker, or this process's own delivery workers."""
+
+    def room(self) -> int | None:
+        """How many more tasks it takes now; None: as many as the outbox allows."""
+
+    async def publish(self, task: DeliveryTask) -> None: ...
 
 
 class Relay:
+    """Release due outbox rows in batches; publish a batch's tasks concurrently.
+
+    ``max_queued`` bounds the deliveries handed over and not yet taken by a worker, across all
+    processes: a deep queue would hold tasks past their lease (``queue_lease_seconds``), the
+    rows would be released again and the work done twice (issue 10's backlog defect).
+    """
+
     def __init__(
         self,
         db: Database,
-        broker: Broker,
+        sink: TaskSink,
         clock: Clock,
         *,
         lease_seconds: float = 60.0,
-        batch: int = 100,
+        batch: int = 200,
+        max_queued: int = 2000,
+        health: DestinationHealth | None = None,
     ) -> None:
         self._db = db
-        self._broker = broker
+        self._sink = sink
         self._clock = clock
         self._lease = timedelta(seconds=lease_seconds)
         self._batch = batch
+        self._max_queued = max_queued
+        self._health = health or DestinationHealth()
+        self._next_lease_check: datetime | None = None
         self.wakeup = asyncio.Event()
 
     async def run(self, interval: float) -> None:
-        """Relay forever; wakes at once when an accept sets :attr:`wakeup`."""
+        """Relay forever; wakes at once when an accept or a settled delivery sets :attr:`wakeup`.
+
+        The event is cleared *before* a pass, so a wake-up that arrives during the pass makes
+        the next pass start at once instead of being lost until the interval runs out.
+        """
         while True:
+            self.wakeup.clear()
             try:
-                released = await self.relay_once()
+                released, full = await self.relay_once()
             except (OperationalError, DBAPIError, OSError, BrokerUnavailable) as error:
                 log.warning("relay paused: %s", type(error).__name__)
-                released = 0
-            if released >= self._batch:
+                released, full = 0, False
+            if released and not full:
                 continue
-            self.wakeup.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wakeup.wait(), timeout=interval)
 
-    async def relay_once(self) -> int:
+    async def relay_once(self) -> tuple[int, bool]:
+        """One pass: returns how many were released and whether the sink is full."""
         await self._expire_leases()
-        tasks = await self._claim()
-        for task in tasks:
-            try:
-                await self._broker.publish(task)
-            except BrokerUnavailable:
-                await self._unclaim([t.delivery_id for t in tasks[tasks.index(task) :]])
-                raise
-        return len(tasks)
+        room = await self._room()
+        if room <= 0:
+            return 0, True
+        tasks = await self._claim(min(room, self._batch))
+        if not tasks:
+            return 0, False
+        outcomes = await asyncio.gather(
+            *(self._sink.publish(task) for task in tasks), return_exceptions=True
+        )
+        failed = [t for t, outcome in zip(tasks, outcomes, strict=True) if outcome is not None]
+        if failed:
+            await self._unclaim([t.delivery_id for t in failed])
+            errors = [o for o in outcomes if isinstance(o, BaseException)]
+            if not all(isinstance(e, BrokerUnavailable) for e in errors):
+                raise next(e for e in errors if not isinstance(e, BrokerUnavailable))
+            raise BrokerUnavailable(f"{len(failed)} of {len(tasks)} tasks not published")
+        return len(tasks), False
 
-    async def _claim(self) -> list[DeliveryTask]:
+    async def _room(self) -> int:
+        local = self._sink.room()
+        if local is not None:
+            return local
+        async with self._db.session() as session:
+            queued = await session.scalar(
+                select(func.count()).select_from(DeliveryRow).where(DeliveryRow.status == "queued")
+            )
+        return self._max_queued - int(queued or 0)
+
+    async def _claim(self, limit: int) -> list[DeliveryTask]:
+        """Mark up to ``limit`` due rows ``queued``: each the first unsettled one of its patient
+        and destination, none of a destination whose breaker is open but one probe."""
         now = self._clock.now()
-        earlier = aliased(DeliveryRow)
-        blocked = exists().where(
-            and_(
-                earlier.destination == DeliveryRow.destination,
-                earlier.patient_key == DeliveryRow.patient_key,
-                earlier.seq < DeliveryRow.seq,
-                earlier.status.not_in(SETTLED),
-            )
-        )
-        query = (
-            select(
-                DeliveryRow.id,
-                DeliveryRow.destination,
-                DeliveryRow.idempotency_key,
-                MessageRow.correlation_id,
-            )
-            .join(MessageRow, MessageRow.id == DeliveryRow.message_id)
-            .where(DeliveryRow.status == "pending", DeliveryRow.next_attempt_at <= now, ~blocked)
-            .order_by(DeliveryRow.next_attempt_at)
-            .limit(self._batch)
-        )
-        if not self._db.is_sqlite:
-            query = query.with_for_update(skip_locked=True, of=DeliveryRow)
+        waiting, probes = self._health.held_back(now)
+        queries = [self._due(now, limit).where(DeliveryRow.destination.not_in(waiting))]
+        queries += [self._due(now, 1).where(DeliveryRow.destination == name) for name in probes]
         async with self._db.session() as session, session.begin():
-            rows = (await session.execute(query)).all()
+            rows = [row for query in queries for row in (await session.execute(query)).all()]
             if not rows:
                 return []
             await session.execute(
@@ -126,6 +156,32 @@ class Relay:
             for row in rows
         ]
 
+    def _due(self, now: datetime, limit: int) -> Select[str, str, str, str]:
+        earlier = aliased(DeliveryRow)
+        blocked = exists().where(
+            and_(
+                earlier.destination == DeliveryRow.destination,
+                earlier.patient_key == DeliveryRow.patient_key,
+                earlier.seq < DeliveryRow.seq,
+                earlier.status.not_in(SETTLED),
+            )
+        )
+        query = (
+            select(
+                DeliveryRow.id,
+                DeliveryRow.destination,
+                DeliveryRow.idempotency_key,
+                MessageRow.correlation_id,
+            )
+            .join(MessageRow, MessageRow.id == DeliveryRow.message_id)
+            .where(DeliveryRow.status == "pending", DeliveryRow.next_attempt_at <= now, ~blocked)
+            .order_by(DeliveryRow.next_attempt_at)
+            .limit(limit)
+        )
+        if not self._db.is_sqlite:
+            query = query.with_for_update(skip_locked=True, of=DeliveryRow)
+        return query
+
     async def _unclaim(self, delivery_ids: list[str]) -> None:
         async with self._db.session() as session, session.begin():
             await session.execute(
@@ -135,7 +191,12 @@ class Relay:
             )
 
     async def _expire_leases(self) -> None:
+        """Release rows whose lease ran out: at most once a second, since leases last minutes
+        and a pass runs after every accepted batch."""
         now = self._clock.now()
+        if self._next_lease_check is not None and now < self._next_lease_check:
+            return
+        self._next_lease_check = now + LEASE_CHECK_EVERY
         async with self._db.session() as session, session.begin():
             result = await session.execute(
                 update(DeliveryRow)

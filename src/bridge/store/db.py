@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Executable, Result, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -33,6 +33,20 @@ def sync_url(url: str) -> str:
     elif parsed.drivername.startswith("sqlite"):
         parsed = parsed.set(drivername="sqlite")
     return parsed.render_as_string(hide_password=False)
+
+
+async def core(
+    session: AsyncSession, statement: Executable, rows: Any = None
+) -> Result[*tuple[Any, ...]]:
+    """Run a Core statement on the session's connection, in its transaction.
+
+    ``session.execute`` sends even a plain INSERT of dicts through the ORM's bulk paths; on
+    the hot path that bookkeeping cost more than the statement (docs/performance.md).
+    """
+    connection = await session.connection()
+    if rows is None:
+        return await connection.execute(statement)
+    return await connection.execute(statement, rows)
 
 
 def is_sqlite(url: str) -> bool:

@@ -19,7 +19,7 @@ Tables:
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -29,6 +29,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
     event,
@@ -464,3 +465,8 @@ class ApplicationAckRow(Base):
     next_attempt_at: Mapped[datetime] = mapped_column()
     sent_at: Mapped[datetime | None] = mapped_column(nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+def table_of(row: type[Base]) -> Table:
+    """A mapped class's table, typed for Core statements."""
+    return cast(Table, row.__table__)
