@@ -32,12 +32,12 @@ def test_an_open_breaker_hands_out_one_probe_per_interval_doubling_to_the_cap() 
     now = second
     for _ in range(4):
         health.record("treserva", Outcome.TRANSIENT, now)  # the probe failed
-        waiting, probes = health.held_back(now)
+        _waiting, probes = health.held_back(now)
         assert probes == set()
         step = 0
         while not probes:
             step += 1
-            waiting, probes = health.held_back(now + timedelta(seconds=step))
+            _waiting, probes = health.held_back(now + timedelta(seconds=step))
         intervals.append(step)
         now += timedelta(seconds=step)
     assert intervals == [2, 4, 4, 4]
