@@ -32,8 +32,8 @@ from bridge.bootstrap import Bridge
 from bridge.config import Settings
 from bridge.connectors.port import OutboundMessage, Outcome, SendResult
 from bridge.domain.identifiers import luhn_check_digit
-from bridge.service.accept import AcceptStatus, Inbound
-from bridge.service.outbound import HL7_V2
+from bridge.service.delivery.accept import AcceptStatus, Inbound
+from bridge.service.delivery.outbound import HL7_V2
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "hl7" / "adt_a01_v25.hl7"

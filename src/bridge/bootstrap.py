@@ -21,21 +21,21 @@ from bridge.domain.hl7.ack_policy import AckContext
 from bridge.domain.model import EventCode
 from bridge.domain.routing import RetrySettings
 from bridge.routing_file import load_routing
-from bridge.service.accept import Acceptor, AcceptResult, AcceptStatus, Inbound
-from bridge.service.alert_outbox import AlertDispatcher
-from bridge.service.alert_rules import AlertRules
-from bridge.service.alerts import Alerting, build_alerting
-from bridge.service.application_acks import ApplicationAcks
-from bridge.service.backoff import RetryPolicy, policy_for
+from bridge.service.care.deviations import DeadlineMonitor, Deviations, load_rule_book
+from bridge.service.care.indicators import Indicators
 from bridge.service.clock import Clock, SystemClock
-from bridge.service.dead_letters import DeadLetters
-from bridge.service.deliver import DeliveryWorker
-from bridge.service.destination_health import DestinationHealth
-from bridge.service.deviations import DeadlineMonitor, Deviations, load_rule_book
-from bridge.service.indicators import Indicators
-from bridge.service.outbound import HL7_V2, OutboundEncoder
-from bridge.service.receipts import Receipts, receipt_timeout_for
-from bridge.service.relay import Relay, TaskSink
+from bridge.service.delivery.accept import Acceptor, AcceptResult, AcceptStatus, Inbound
+from bridge.service.delivery.application_acks import ApplicationAcks
+from bridge.service.delivery.backoff import RetryPolicy, policy_for
+from bridge.service.delivery.dead_letters import DeadLetters
+from bridge.service.delivery.deliver import DeliveryWorker
+from bridge.service.delivery.destination_health import DestinationHealth
+from bridge.service.delivery.outbound import HL7_V2, OutboundEncoder
+from bridge.service.delivery.receipts import Receipts, receipt_timeout_for
+from bridge.service.delivery.relay import Relay, TaskSink
+from bridge.service.operations.alert_outbox import AlertDispatcher
+from bridge.service.operations.alert_rules import AlertRules
+from bridge.service.operations.alerts import Alerting, build_alerting
 from bridge.store import migrate
 from bridge.store.db import Database
 from bridge.transport.local import LocalDispatch

@@ -62,7 +62,12 @@ class Settings(BaseSettings):
     )
     receipt_check_interval_seconds: float = Field(default=5.0, gt=0)
     alert_interval_seconds: float = Field(default=2.0, gt=0)
-    relay_interval_seconds: float = 0.2
+    relay_interval_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often the relay looks for deliveries that came due by themselves (a "
+        "retry's backoff ran out); accepts and settled deliveries wake it at once.",
+    )
     accept_batch_max: int = Field(
         default=64,
         ge=1,

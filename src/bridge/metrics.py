@@ -3,8 +3,8 @@ docs/operations.md).
 
 Counters come from the audit log, which records every message received, accepted, rejected,
 delivered and dead-lettered in the same transaction as the change. Its ``seq`` is commit order
-without gaps (service/audit.py), so each scrape reads only the rows appended since the last
-one and adds them to running totals kept here: cheap, and exact. Gauges (queue depth, oldest
+without gaps (service/operations/audit.py), so each scrape reads only the rows appended since the
+last one and adds them to running totals kept here: cheap, and exact. Gauges (queue depth, oldest
 waiting message, dead letters, unreceipted notices, open alerts) are read fresh at each scrape.
 
 Every bridge process therefore reports the same cluster-wide figures, whichever process
@@ -33,7 +33,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
 from bridge.bootstrap import Bridge
-from bridge.service.audit import HEAD_ID
+from bridge.service.operations.audit import HEAD_ID
 from bridge.store.tables import (
     AlertIncidentRow,
     AuditChainHeadRow,

@@ -23,7 +23,7 @@ from test_admission_flow import inbox_for, mllp_send_foreign, settled
 
 from bridge.domain.hl7.ack import parse_ack
 from bridge.entrypoints.runner import running_bridge
-from bridge.service.history import find_message_id, message_history
+from bridge.service.operations.history import find_message_id, message_history
 from bridge.store.tables import DeliveryAttemptRow
 from treserva_sim.server import RunningTreserva
 

@@ -24,8 +24,8 @@ from sqlalchemy.exc import OperationalError
 from bridge.bootstrap import Bridge
 from bridge.config import Settings
 from bridge.connectors.port import OutboundMessage, Outcome, SendResult
-from bridge.service.accept import AcceptStatus, Inbound
-from bridge.service.outbound import HL7_V2
+from bridge.service.delivery.accept import AcceptStatus, Inbound
+from bridge.service.delivery.outbound import HL7_V2
 from bridge.store.tables import DeliveryRow, MessageRow
 from treserva_sim.server import RunningTreserva
 

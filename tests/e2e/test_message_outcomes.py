@@ -20,7 +20,7 @@ from test_ops_cli import bridge_cli
 from bridge.contracts.er7_edit import edit_message
 from bridge.domain.hl7.ack import parse_ack
 from bridge.domain.identifiers import mask
-from bridge.service.users import Role, Users
+from bridge.service.operations.users import Role, Users
 
 PASSWORD = "a-long-test-password"
 

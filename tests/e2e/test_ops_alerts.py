@@ -15,7 +15,7 @@ from webhook_sink import running_sink
 
 from bridge.config import Settings
 from bridge.entrypoints.runner import RunningBridge, running_bridge
-from bridge.service.alert_rules import destination_failing_key
+from bridge.service.operations.alert_rules import destination_failing_key
 from bridge.store.tables import DeliveryAttemptRow, DeliveryRow
 from treserva_sim.server import RunningTreserva
 

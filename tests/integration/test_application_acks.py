@@ -17,8 +17,8 @@ from bridge.domain.hl7.ack_policy import AckContext
 from bridge.domain.model import EventCode
 from bridge.domain.routing import Acknowledgements, Destination, Route, RoutingTable, Source
 from bridge.entrypoints.mllp import MllpServer
-from bridge.service.application_acks import ApplicationAcks
 from bridge.service.clock import SystemClock
+from bridge.service.delivery.application_acks import ApplicationAcks
 from bridge.store import migrate
 from bridge.store.db import Database
 from bridge.store.tables import ApplicationAckRow, DeliveryRow, MessageRow

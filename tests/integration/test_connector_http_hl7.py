@@ -23,7 +23,7 @@ from bridge.domain.hl7.ack import build_ack
 from bridge.domain.hl7.header import peek_header
 from bridge.domain.routing import Destination, PayloadFormat
 from bridge.entrypoints.runner import running_bridge
-from bridge.service.outbound import HL7_V2
+from bridge.service.delivery.outbound import HL7_V2
 from takecare_sim import build_admission, generate_admissions, receiving
 
 ADMISSION = generate_admissions(1, seed=8)[0]

@@ -24,7 +24,7 @@ from bridge.domain.hl7.header import peek_header
 from bridge.domain.routing import AckConvention, Destination, PayloadFormat, TransportKind
 from bridge.entrypoints.mllp import MllpServer
 from bridge.entrypoints.runner import running_bridge
-from bridge.service.outbound import HL7_V2
+from bridge.service.delivery.outbound import HL7_V2
 from takecare_sim import build_admission, generate_admissions
 
 ADMISSIONS = generate_admissions(5, seed=21)

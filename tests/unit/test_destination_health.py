@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from bridge.connectors.port import Outcome
-from bridge.service.destination_health import DestinationHealth
+from bridge.service.delivery.destination_health import DestinationHealth
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -32,12 +32,12 @@ def test_an_open_breaker_hands_out_one_probe_per_interval_doubling_to_the_cap() 
     now = second
     for _ in range(4):
         health.record("treserva", Outcome.TRANSIENT, now)  # the probe failed
-        _waiting, probes = health.held_back(now)
+        _, probes = health.held_back(now)
         assert probes == set()
         step = 0
         while not probes:
             step += 1
-            _waiting, probes = health.held_back(now + timedelta(seconds=step))
+            _, probes = health.held_back(now + timedelta(seconds=step))
         intervals.append(step)
         now += timedelta(seconds=step)
     assert intervals == [2, 4, 4, 4]

@@ -26,8 +26,8 @@ from bridge.domain.routing import (
     Source,
 )
 from bridge.entrypoints.replies import hl7_reply
-from bridge.service.accept import AcceptResult, AcceptStatus, Inbound, decode, hl7_messages
-from bridge.service.outbound import HL7_V2
+from bridge.service.delivery.accept import AcceptResult, AcceptStatus, Inbound, decode, hl7_messages
+from bridge.service.delivery.outbound import HL7_V2
 
 ROOT = Path(__file__).parents[2]
 DOC = ROOT / "docs" / "hl7-conformance.md"

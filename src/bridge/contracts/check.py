@@ -1,7 +1,7 @@
 """``bridge contract check``: would the bridge accept this message, and if not, why not?
 
 The answer is the bridge's own: the message goes through the same decoder the entrypoints use
-(:func:`bridge.service.accept.decode`) and the answer is built by the same functions
+(:func:`bridge.service.delivery.accept.decode`) and the answer is built by the same functions
 (:mod:`bridge.entrypoints.replies`), so an HL7 message gets the ACK the bridge would send
 (only MSH-7 and the ACK's own MSH-10 differ from run to run) and a FHIR message gets the
 status and OperationOutcome or response Bundle. Nothing is stored and nothing is sent.
@@ -24,7 +24,7 @@ from bridge.domain.errors import MessageIgnored, MessageRejected
 from bridge.domain.hl7.ack_policy import AckContext
 from bridge.domain.hl7.header import peek_header
 from bridge.entrypoints.replies import fhir_answer, hl7_ack_for
-from bridge.service.accept import (
+from bridge.service.delivery.accept import (
     AcceptResult,
     AcceptStatus,
     Inbound,
@@ -32,7 +32,7 @@ from bridge.service.accept import (
     hl7_messages,
     hl7_text,
 )
-from bridge.service.outbound import FHIR_JSON, HL7_V2
+from bridge.service.delivery.outbound import FHIR_JSON, HL7_V2
 
 Format = Literal["hl7v2", "fhir"]
 BASE_URL = "http://127.0.0.1:8080"

@@ -20,8 +20,7 @@ import yaml
 from bridge.config import Settings
 from bridge.domain.episodes import STOCKHOLM
 from bridge.routing_file import load_routing
-from bridge.service.clock import SystemClock
-from bridge.service.deviations import (
+from bridge.service.care.deviations import (
     DeadlineMonitor,
     DeviationFilter,
     DeviationNotFound,
@@ -30,6 +29,7 @@ from bridge.service.deviations import (
     RuleFileError,
     load_rule_book,
 )
+from bridge.service.clock import SystemClock
 from bridge.store.db import Database
 
 app = typer.Typer(

@@ -12,9 +12,9 @@ from typing import Annotated
 import typer
 
 from bridge.config import Settings
-from bridge.service import audit
-from bridge.service.history import find_message_id, message_history
-from bridge.service.operations import (
+from bridge.service.operations import audit
+from bridge.service.operations.history import find_message_id, message_history
+from bridge.service.operations.operations import (
     OUTCOMES,
     MessageFilter,
     MessageSummary,

@@ -17,7 +17,7 @@ import typer
 
 from bridge.config import Settings
 from bridge.service.clock import SystemClock
-from bridge.service.users import Role, UserError, Users, generate_password
+from bridge.service.operations.users import Role, UserError, Users, generate_password
 from bridge.store.db import Database
 from bridge.store.migrate import upgrade
 

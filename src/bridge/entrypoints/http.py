@@ -21,8 +21,8 @@ from bridge.entrypoints.ops import ops_router
 from bridge.entrypoints.replies import fhir_answer, fhir_request_problem, hl7_reply
 from bridge.logging_setup import correlation_id
 from bridge.metrics import metrics_router
-from bridge.service.accept import Inbound, hl7_messages, hl7_text
-from bridge.service.outbound import FHIR_JSON, HL7_V2
+from bridge.service.delivery.accept import Inbound, hl7_messages, hl7_text
+from bridge.service.delivery.outbound import FHIR_JSON, HL7_V2
 
 HL7_MEDIA = "application/hl7-v2"
 

@@ -25,7 +25,7 @@ from bridge.domain.hl7.ack_policy import (
 from bridge.domain.hl7.charsets import decode_er7_tolerant, encode_er7
 from bridge.domain.hl7.header import Hl7Header, peek_header
 from bridge.domain.model import EventCode
-from bridge.service.accept import AcceptResult, AcceptStatus
+from bridge.service.delivery.accept import AcceptResult, AcceptStatus
 
 UNAVAILABLE_TEXT = "the bridge cannot store the message right now; send it again later"
 

@@ -22,8 +22,8 @@ from bridge.entrypoints.http import create_app
 from bridge.entrypoints.mllp import MllpServer
 from bridge.entrypoints.replies import fhir_answer, hl7_reply, unavailable_reply
 from bridge.logging_setup import correlation_id
-from bridge.service.accept import AcceptStatus, Inbound
-from bridge.service.outbound import FHIR_JSON, HL7_V2
+from bridge.service.delivery.accept import AcceptStatus, Inbound
+from bridge.service.delivery.outbound import FHIR_JSON, HL7_V2
 
 log = logging.getLogger(__name__)
 

@@ -181,7 +181,8 @@ class AuditRow(Base):
     action: Mapped[str] = mapped_column(String(32))
     actor: Mapped[str] = mapped_column(String(64))
     detail: Mapped[str] = mapped_column(Text)
-    # The hash chain (service/audit.py): position, the previous row's hash, this row's hash.
+    # The hash chain (service/operations/audit.py): position, the previous row's hash, this
+    # row's hash.
     seq: Mapped[int | None] = mapped_column(BigInteger, unique=True, nullable=True)
     prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     row_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -214,7 +215,8 @@ class InboundSeenRow(Base):
 
 
 class AuditChainHeadRow(Base):
-    """The audit hash chain's head: one row, locked by every append (service/audit.py)."""
+    """The audit hash chain's head: one row, locked by every append
+    (service/operations/audit.py)."""
 
     __tablename__ = "audit_chain_head"
 
@@ -257,7 +259,7 @@ class AlertIncidentRow(Base):
     """One incident per key while it is open: the alert and the recovery are sent once each.
 
     The partial unique index makes "open an incident" a race one process wins, whichever
-    processes see the problem at the same time (service/alerts.py).
+    processes see the problem at the same time (service/operations/alerts.py).
     """
 
     __tablename__ = "alert_incidents"
@@ -292,7 +294,8 @@ class AlertIncidentRow(Base):
     channels_done: Mapped[str] = mapped_column(String(200), default="")
 
 
-# --- care episodes, deadlines and deviations (migration 0004; service/episodes.py, deviations.py)
+# --- care episodes, deadlines and deviations
+# (migration 0004; service/care/episodes.py, deviations.py)
 
 
 class CareEpisodeRow(Base):
@@ -418,7 +421,7 @@ class DeviationNoteRow(Base):
 class MessageOutcomeRow(Base):
     """An answered message that is not in ``messages``: filtered (acknowledged, forwarded
     nowhere, with the rule that decided) or rejected (with the reason and the payload, its
-    personnummer and addresses masked). Written by service/message_outcomes.py."""
+    personnummer and addresses masked). Written by service/operations/message_outcomes.py."""
 
     __tablename__ = "message_outcomes"
 
@@ -444,7 +447,7 @@ class ApplicationAckRow(Base):
 
     ``waiting``: for the message's deliveries to be receipted or to fail for good; ``due``: to
     be sent to ``return_address``; then ``sent``, ``failed`` (gave up) or ``not_wanted`` (MSH-16
-    does not ask for this outcome). Written by service/application_acks.py.
+    does not ask for this outcome). Written by service/delivery/application_acks.py.
     """
 
     __tablename__ = "application_acks"

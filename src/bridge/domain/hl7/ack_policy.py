@@ -22,7 +22,7 @@ Enhanced mode (MSH-15 or MSH-16 given), the accept acknowledgement on the connec
 MSH-15 decides whether the accept ACK is sent at all (table 0155: AL always, NE never, ER only
 when it is not CA, SU only when it is CA; empty in enhanced mode: AL). MSH-16 decides the same
 for the application ACK (empty: NE), which is sent later, as a message of its own, to the
-source's return address (:mod:`bridge.service.application_acks`).
+source's return address (:mod:`bridge.service.delivery.application_acks`).
 
 A source may declare the ``legacy`` convention in the routing file: the bridge then answers as
 it did before issue 11 (AR/CR for every rejection, AE/CE when it cannot commit, an accept ACK

@@ -14,15 +14,15 @@ from sqlalchemy import select
 
 from bridge.entrypoints.ops.context import Ops
 from bridge.entrypoints.ops.security import SESSION_COOKIE, SignedIn
-from bridge.service.dead_letters import (
+from bridge.service.delivery.dead_letters import (
     DeadLetterFilter,
     DeadLetterNotFound,
     DeadReason,
     NotADeadLetter,
 )
-from bridge.service.history import message_history
-from bridge.service.message_outcomes import outcome_detail
-from bridge.service.operations import (
+from bridge.service.operations.history import message_history
+from bridge.service.operations.message_outcomes import outcome_detail
+from bridge.service.operations.operations import (
     OUTCOMES,
     MessageFilter,
     PatientNotRecognised,
@@ -30,7 +30,7 @@ from bridge.service.operations import (
     patient_of,
     search_messages,
 )
-from bridge.service.users import Role
+from bridge.service.operations.users import Role
 from bridge.store.tables import AlertIncidentRow, MessageRow
 
 

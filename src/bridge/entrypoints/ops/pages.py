@@ -14,16 +14,16 @@ from sqlalchemy import select
 from bridge.entrypoints.ops.context import TIMEZONE, Ops, form
 from bridge.entrypoints.ops.security import LOGIN_COOKIE, SESSION_COOKIE, SignedIn, safe_next
 from bridge.entrypoints.ops.timeline import stages, steps
-from bridge.service import audit
-from bridge.service.dead_letters import (
+from bridge.service.delivery.dead_letters import (
     DeadLetterFilter,
     DeadLetterNotFound,
     DeadReason,
     NotADeadLetter,
 )
-from bridge.service.history import message_history
-from bridge.service.message_outcomes import outcome_detail
-from bridge.service.operations import (
+from bridge.service.operations import audit
+from bridge.service.operations.history import message_history
+from bridge.service.operations.message_outcomes import outcome_detail
+from bridge.service.operations.operations import (
     OUTCOMES,
     MessageFilter,
     PatientNotRecognised,
@@ -31,7 +31,7 @@ from bridge.service.operations import (
     patient_of,
     search_messages,
 )
-from bridge.service.users import Role, UserError
+from bridge.service.operations.users import Role, UserError
 from bridge.store.tables import DeliveryRow, MessageRow
 
 EVENT_TYPES = (

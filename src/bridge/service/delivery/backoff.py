@@ -7,7 +7,7 @@ import random
 from dataclasses import dataclass
 
 from bridge.domain.routing import Destination, RetrySettings
-from bridge.service.dead_letters import DeadReason
+from bridge.service.delivery.dead_letters import DeadReason
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@
   resolved by the next successful delivery, however many retries happen in between;
 - **dead letters**: the delivery worker raises ``dead-letter:<id>`` when a notice dies; the
   incident is resolved here once an operator replayed or discarded it;
-- **unreceipted notices** are raised and resolved by :mod:`bridge.service.receipts`.
+- **unreceipted notices** are raised and resolved by :mod:`bridge.service.delivery.receipts`.
 
 Finally the check sends what incidents still owe (a notice whose channel was down).
 """
@@ -22,8 +22,8 @@ from typing import Any
 
 from sqlalchemy import Select, func, select
 
-from bridge.service.alerts import DATABASE_UNREACHABLE, Alerting, IncidentAlerting
 from bridge.service.clock import Clock
+from bridge.service.operations.alerts import DATABASE_UNREACHABLE, Alerting, IncidentAlerting
 from bridge.store.db import Database
 from bridge.store.tables import AlertIncidentRow, DeliveryAttemptRow, DeliveryRow
 

@@ -53,11 +53,11 @@ from bridge.domain.episodes import EpisodeFacts, Unit
 from bridge.domain.fhir.encode import dumps
 from bridge.domain.model import CareTransitionEvent
 from bridge.domain.routing import PayloadFormat, RoutingTable
-from bridge.service import alert_outbox, audit
+from bridge.service.care.episodes import load_facts
 from bridge.service.clock import Clock
-from bridge.service.episodes import load_facts
-from bridge.service.outbound import FHIR_JSON
-from bridge.service.outbox import OutboxEntry, add_to_outbox
+from bridge.service.delivery.outbound import FHIR_JSON
+from bridge.service.delivery.outbox import OutboxEntry, add_to_outbox
+from bridge.service.operations import alert_outbox, audit
 from bridge.store.db import Database
 from bridge.store.tables import (
     CareEpisodeRow,

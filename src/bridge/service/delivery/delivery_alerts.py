@@ -1,9 +1,9 @@
 """The alert a delivery outcome raises: one per dead letter, never one per failed attempt.
 
 Written to the alert outbox in the transaction that records the outcome
-(:mod:`bridge.service.alert_outbox`). A destination that keeps failing is alerted by the alert
-rules (:mod:`bridge.service.alert_rules`), from the attempts in the database, so that every
-process agrees on one incident.
+(:mod:`bridge.service.operations.alert_outbox`). A destination that keeps failing is alerted
+by the alert rules (:mod:`bridge.service.operations.alert_rules`), from the attempts in the
+database, so that every process agrees on one incident.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.connectors.port import SendResult
-from bridge.service import alert_outbox
-from bridge.service.dead_letters import DeadReason, dead_letter_alert_key
+from bridge.service.delivery.dead_letters import DeadReason, dead_letter_alert_key
+from bridge.service.operations import alert_outbox
 from bridge.store.tables import DeliveryRow
 
 

@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import aliased
 
 from bridge.service.clock import Clock
-from bridge.service.destination_health import DestinationHealth
+from bridge.service.delivery.destination_health import DestinationHealth
 from bridge.store.db import Database
 from bridge.store.tables import DeliveryRow, MessageRow
 from bridge.transport.port import BrokerUnavailable, DeliveryTask

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bridge.service import audit
+from bridge.service.operations import audit
 from bridge.store.db import core
 from bridge.store.tables import DeliveryRow, table_of
 

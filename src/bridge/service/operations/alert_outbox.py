@@ -2,9 +2,10 @@
 
 A state change that is an incident (a dead letter, an unreceipted notice) writes an
 ``alert_outbox`` row in its own transaction; :class:`AlertDispatcher` hands unsent rows to the
-:class:`~bridge.service.alerts.Alerting` port and marks them sent. A process that dies between
-commit and alert leaves the row unsent, and the next sweep (of any process) sends it: alerts
-are raised at least once, and the port makes that one message per incident (by ``key``).
+:class:`~bridge.service.operations.alerts.Alerting` port and marks them sent. A process that
+dies between commit and alert leaves the row unsent, and the next sweep (of any process) sends
+it: alerts are raised at least once, and the port makes that one message per incident (by
+``key``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bridge.service.alerts import Alerting
 from bridge.service.clock import Clock
+from bridge.service.operations.alerts import Alerting
 from bridge.store.db import Database
 from bridge.store.tables import AlertOutboxRow
 

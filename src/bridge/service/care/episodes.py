@@ -1,7 +1,7 @@
 """Care episodes in the store: the accept hook that follows them, and loading them as facts.
 
-:func:`track` runs inside the accept transaction (``service/accept.py``), so a notice and its
-place in its hospital stay are committed together. It files the notice under its episode
+:func:`track` runs inside the accept transaction (``service/delivery/accept.py``), so a notice
+and its place in its hospital stay are committed together. It files the notice under its episode
 (found by patient and visit number, else the patient's latest stay), refreshes the episode's
 summary with the pure :func:`~bridge.domain.episodes.fold`, and records home-care enrolments
 per reporting system. :func:`load_facts` turns stored episodes, their notices and their
@@ -33,7 +33,7 @@ from bridge.domain.episodes import (
 )
 from bridge.domain.identifiers import IdentifierKind, birth_date_of
 from bridge.domain.model import CareTransitionEvent, CareUnit, EventCode, Patient
-from bridge.service.receipts import RECEIPT_OK
+from bridge.service.delivery.receipts import RECEIPT_OK
 from bridge.store.tables import (
     CareEpisodeRow,
     DeliveryRow,

@@ -25,8 +25,8 @@ from sqlalchemy import Row, Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from bridge.service import alert_outbox, audit
 from bridge.service.clock import Clock
+from bridge.service.operations import alert_outbox, audit
 from bridge.store.db import Database
 from bridge.store.tables import DeliveryAttemptRow, DeliveryRow, MessageRow
 

@@ -35,9 +35,9 @@ from bridge.domain.hl7.ack_policy import AckContext, application_ack_wanted
 from bridge.domain.hl7.charsets import codec_for, decode_er7_tolerant, encode_er7
 from bridge.domain.hl7.header import Hl7Header, peek_header
 from bridge.domain.identifiers import mask_in_text
-from bridge.service import audit
-from bridge.service.accept import AcceptResult, AcceptStatus
 from bridge.service.clock import Clock
+from bridge.service.delivery.accept import AcceptResult, AcceptStatus
+from bridge.service.operations import audit
 from bridge.store.db import Database
 from bridge.store.tables import ApplicationAckRow, DeliveryRow
 

@@ -25,13 +25,14 @@ from bridge.domain.hl7.decode import decode_hl7
 from bridge.domain.hl7.er7 import split_batch
 from bridge.domain.model import CareTransitionEvent, EventCode
 from bridge.domain.routing import RoutingTable
-from bridge.service import audit, episodes, message_outcomes
+from bridge.service.care import episodes
 from bridge.service.clock import Clock
-from bridge.service.group_commit import GroupCommit
-from bridge.service.outbound import FHIR_JSON, HL7_V2, OutboundEncoder
-from bridge.service.outbox import OutboxEntry, add_many_to_outbox
+from bridge.service.delivery.group_commit import GroupCommit
+from bridge.service.delivery.outbound import FHIR_JSON, HL7_V2, OutboundEncoder
+from bridge.service.delivery.outbox import OutboxEntry, add_many_to_outbox
+from bridge.service.delivery.receipts import receipt_of, record_receipt
+from bridge.service.operations import audit, message_outcomes
 from bridge.service.patient_key import patient_key
-from bridge.service.receipts import receipt_of, record_receipt
 from bridge.store.db import Database, core
 from bridge.store.tables import InboundSeenRow, MessageRow, table_of
 
@@ -115,9 +116,9 @@ class Acceptor:
     """Decode and route each message on its own; commit concurrent messages together.
 
     Decoding, routing and encoding are pure and run in the caller's task. The writes go
-    through :class:`~bridge.service.group_commit.GroupCommit`: every message waiting when the
-    previous commit finished is written in one transaction (one audit-chain append, one fsync)
-    and each caller is answered after that commit.
+    through :class:`~bridge.service.delivery.group_commit.GroupCommit`: every message waiting
+    when the previous commit finished is written in one transaction (one audit-chain append,
+    one fsync) and each caller is answered after that commit.
     """
 
     def __init__(

@@ -7,7 +7,7 @@ message per incident, not one per retry. ``key`` names the incident:
 - ``dead-letter:<delivery id>`` (delivery worker; resolved by the rules when replayed/discarded)
 - ``unreceipted:<delivery id>``, ``receipt-negative:<delivery id>`` (receipts)
 - ``destination-failing:<destination>``, ``broker-unreachable``, ``database-unreachable``
-  (:mod:`bridge.service.alert_rules`)
+  (:mod:`bridge.service.operations.alert_rules`)
 
 :class:`IncidentAlerting` keeps the incidents in the database, so several bridge processes agree:
 opening an incident is an insert that a partial unique index (one open incident per key) lets
@@ -32,7 +32,8 @@ from sqlalchemy import case, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from bridge.config import Settings
-from bridge.service.alert_channels import (
+from bridge.service.clock import Clock
+from bridge.service.operations.alert_channels import (
     FIRING,
     RESOLVED,
     AlertNotice,
@@ -42,7 +43,6 @@ from bridge.service.alert_channels import (
     SmtpSettings,
     WebhookNotifier,
 )
-from bridge.service.clock import Clock
 from bridge.store.db import Database
 from bridge.store.tables import AlertIncidentRow
 

@@ -32,8 +32,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.domain.model import CareTransitionEvent, EventCode
 from bridge.domain.routing import Destination
-from bridge.service import alert_outbox, audit
 from bridge.service.clock import Clock
+from bridge.service.operations import alert_outbox, audit
 from bridge.store.db import Database
 from bridge.store.tables import DeliveryRow, MessageRow, ReceiptRow
 

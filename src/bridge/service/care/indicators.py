@@ -14,8 +14,8 @@ from typing import Any
 from bridge.domain.deadlines import RuleBook
 from bridge.domain.indicators import IndicatorValue, Month, monthly_indicators, to_csv
 from bridge.domain.measure_report import measure_report
+from bridge.service.care.episodes import enrolment_periods, episode_ids_between, load_facts
 from bridge.service.clock import Clock
-from bridge.service.episodes import enrolment_periods, episode_ids_between, load_facts
 from bridge.store.db import Database
 
 

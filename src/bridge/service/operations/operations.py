@@ -16,8 +16,8 @@ from sqlalchemy import Select, func, select
 from bridge.domain.errors import MessageRejected
 from bridge.domain.identifiers import mask, normalise_person_number
 from bridge.domain.model import CareTransitionEvent, PatientIdentifier
-from bridge.service import message_outcomes
 from bridge.service.clock import Clock
+from bridge.service.operations import message_outcomes
 from bridge.service.patient_key import patient_key
 from bridge.store.db import Database
 from bridge.store.tables import (
@@ -208,7 +208,7 @@ async def search_messages(
     db: Database, where: MessageFilter, patient_key_secret: str, *, limit: int = 100
 ) -> list[MessageSummary]:
     """Answered messages matching ``where``, newest first: the accepted ones with their
-    deliveries' states, and the filtered and rejected ones (service/message_outcomes.py)."""
+    deliveries' states, and the filtered and rejected ones (operations/message_outcomes.py)."""
     async with db.session() as session:
         found: list[MessageSummary] = []
         if where.outcome not in (message_outcomes.FILTERED, message_outcomes.REJECTED):

@@ -4,7 +4,8 @@ The broker task is only a pointer; the outbox row is the truth. A task for a row
 delivered, or being delivered by another worker, is dropped. Each attempt is recorded, with its
 outcome, in ``delivery_attempts`` and the audit log, in the same transaction as the new state.
 
-Outcomes, per the destination's retry policy (:class:`~bridge.service.backoff.RetryPolicy`):
+Outcomes, per the destination's retry policy
+(:class:`~bridge.service.delivery.backoff.RetryPolicy`):
 delivered → ``delivered`` (and ``awaiting`` a receipt when the destination sends receipts);
 transient → ``pending`` again after exponential backoff with jitter, until the maximum attempts
 or age; permanent, or out of attempts or age → ``dead`` with its :class:`DeadReason`, and one
@@ -31,14 +32,14 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 from bridge.connectors.port import Connector, OutboundMessage, Outcome, SendResult
 from bridge.domain.routing import Destination, RoutingTable
 from bridge.logging_setup import correlation_id
-from bridge.service import audit
-from bridge.service.backoff import GiveUp, RetryPolicy
 from bridge.service.clock import Clock
-from bridge.service.dead_letters import DeadReason
-from bridge.service.delivery_alerts import alert_dead_letter
-from bridge.service.destination_health import DestinationHealth
-from bridge.service.group_commit import GroupCommit
-from bridge.service.receipts import ReceiptState
+from bridge.service.delivery.backoff import GiveUp, RetryPolicy
+from bridge.service.delivery.dead_letters import DeadReason
+from bridge.service.delivery.delivery_alerts import alert_dead_letter
+from bridge.service.delivery.destination_health import DestinationHealth
+from bridge.service.delivery.group_commit import GroupCommit
+from bridge.service.delivery.receipts import ReceiptState
+from bridge.service.operations import audit
 from bridge.store.db import Database, core
 from bridge.store.tables import DeliveryAttemptRow, DeliveryRow, table_of
 from bridge.transport.port import DeliveryTask

@@ -23,8 +23,8 @@ from enum import IntEnum
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bridge.service import audit
 from bridge.service.clock import Clock
+from bridge.service.operations import audit
 from bridge.store.db import Database
 from bridge.store.tables import UserRow
 
