@@ -16,17 +16,21 @@ from bridge.config import Settings
 from bridge.connectors.http import HttpConnector
 from bridge.connectors.mllp import MllpConnector
 from bridge.connectors.port import Connector
+from bridge.domain.hl7.ack import AckIdentity
+from bridge.domain.hl7.ack_policy import AckContext
+from bridge.domain.model import EventCode
 from bridge.domain.routing import RetrySettings
 from bridge.routing_file import load_routing
 from bridge.service.care.deviations import DeadlineMonitor, Deviations, load_rule_book
 from bridge.service.care.indicators import Indicators
 from bridge.service.clock import Clock, SystemClock
 from bridge.service.delivery.accept import Acceptor, AcceptResult, AcceptStatus, Inbound
+from bridge.service.delivery.application_acks import ApplicationAcks
 from bridge.service.delivery.backoff import RetryPolicy, policy_for
 from bridge.service.delivery.dead_letters import DeadLetters
 from bridge.service.delivery.deliver import DeliveryWorker
 from bridge.service.delivery.destination_health import DestinationHealth
-from bridge.service.delivery.outbound import OutboundEncoder
+from bridge.service.delivery.outbound import HL7_V2, OutboundEncoder
 from bridge.service.delivery.receipts import Receipts, receipt_timeout_for
 from bridge.service.delivery.relay import Relay, TaskSink
 from bridge.service.operations.alert_outbox import AlertDispatcher
@@ -66,6 +70,9 @@ class Bridge:
         self.db = Database(settings.database_url)
         self.alerting: Alerting = alerting or build_alerting(settings, self.db, self.clock)
         self.routing = load_routing(settings)
+        self.ack_context = AckContext(
+            AckIdentity(settings.hl7_application, settings.hl7_facility), self.routing
+        )
         self.broker = broker or build_broker(settings)
         self.connectors = connectors or {
             "http": HttpConnector(settings.delivery_timeout_seconds),
@@ -90,6 +97,9 @@ class Bridge:
             max_queued=settings.relay_max_queued,
             health=self.health,
         )
+        self.application_acks = ApplicationAcks(
+            self.db, self.ack_context, self.clock, timeout=settings.delivery_timeout_seconds
+        )
         self.alert_dispatcher = AlertDispatcher(self.db, self.alerting, self.clock)
         self.alert_rules = AlertRules(
             self.db,
@@ -112,7 +122,7 @@ class Bridge:
                 d.name: receipt_timeout_for(d, settings.receipt_timeout_seconds)
                 for d in self.routing.destinations
             },
-            on_settled=self.relay.wakeup.set,
+            on_settled=self._delivery_settled,
             on_alert=self.alert_dispatcher.wakeup.set,
             health=self.health,
         )
@@ -173,13 +183,28 @@ class Bridge:
             ("alert-dispatch", self.alert_dispatcher.run(settings.alert_interval_seconds)),
             ("alert-rules", self.alert_rules.run(settings.alert_check_interval_seconds)),
             ("deadline-check", self.deadlines.run(settings.deadline_check_interval_seconds)),
+            (
+                "application-acks",
+                self.application_acks.run(settings.application_ack_interval_seconds),
+            ),
         ):
             self._tasks.append(asyncio.create_task(job, name=name))
+
+    def _delivery_settled(self) -> None:
+        """After each delivery attempt: the relay may release the patient's next notice, and an
+        application ACK waiting on this delivery may now be due (docs/hl7-conformance.md)."""
+        self.relay.wakeup.set()
+        self.application_acks.wakeup.set()
 
     async def accept(self, inbound: Inbound) -> AcceptResult:
         result = await self.acceptor.accept(inbound)
         if result.status is AcceptStatus.ACCEPTED:
             self.relay.wakeup.set()
+            if result.event is not None and result.event.event is EventCode.RECEIPT:
+                self.application_acks.wakeup.set()  # a receipt may settle a waiting one
+        if inbound.content_type == HL7_V2:
+            # Enhanced mode (MSH-16): the application ACK owed to the sender, if it asks for one.
+            await self.application_acks.request(inbound.body, result)
         return result
 
     async def readiness(self) -> dict[str, bool]:

@@ -37,6 +37,13 @@ class Settings(BaseSettings):
     treserva_url: str = "http://127.0.0.1:8081/fhir"
     public_base_url: str = "http://127.0.0.1:8080"
     source_name: str = "bridge"
+    hl7_application: str = Field(
+        default="BRIDGE", description="MSH-3 of every HL7 v2 ACK the bridge answers with."
+    )
+    hl7_facility: str = Field(
+        default="REGION-GOTLAND", description="MSH-4 of every HL7 v2 ACK the bridge answers with."
+    )
+    application_ack_interval_seconds: float = Field(default=1.0, gt=0)
 
     delivery_timeout_seconds: float = 10.0
     # Retry policy defaults; a destination's `retry` in the routing file overrides them field

@@ -99,8 +99,8 @@ async def connector() -> AsyncIterator[HttpConnector]:
     [
         (acking("AA"), Outcome.DELIVERED),
         (acking("CA"), Outcome.DELIVERED),
-        (acking("AE"), Outcome.TRANSIENT),
-        (acking("AR"), Outcome.PERMANENT),
+        (acking("AE"), Outcome.PERMANENT),
+        (acking("AR"), Outcome.TRANSIENT),
         (acking("AA", control_id="OTHER"), Outcome.TRANSIENT),
         (lambda _: (200, b""), Outcome.TRANSIENT),
         (acking("AE", status=503), Outcome.TRANSIENT),

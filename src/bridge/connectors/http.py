@@ -95,7 +95,10 @@ class HttpConnector:
         reason = None if outcome is Outcome.DELIVERED else f"HTTP {status}"
         if outcome is Outcome.DELIVERED and destination.format is PayloadFormat.HL7V2:
             return classify_ack(
-                _text(body, charset), control_id_of(message.body), status_code=status
+                _text(body, charset),
+                control_id_of(message.body),
+                status_code=status,
+                convention=destination.ack_convention,
             )
         if outcome is Outcome.DELIVERED and destination.format is PayloadFormat.FHIR:
             outcome, reason = _fhir_response_outcome(body)

@@ -418,6 +418,58 @@ class DeviationNoteRow(Base):
     text: Mapped[str] = mapped_column(Text)
 
 
+class MessageOutcomeRow(Base):
+    """An answered message that is not in ``messages``: filtered (acknowledged, forwarded
+    nowhere, with the rule that decided) or rejected (with the reason and the payload, its
+    personnummer and addresses masked). Written by service/operations/message_outcomes.py."""
+
+    __tablename__ = "message_outcomes"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(16), index=True)
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    source: Mapped[str] = mapped_column(String(64))
+    entrypoint: Mapped[str] = mapped_column(String(16))
+    content_type: Mapped[str] = mapped_column(String(64))
+    sending_facility: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    control_id: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
+    message_type: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reason: Mapped[str] = mapped_column(Text)
+    rule: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    location: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    error_code: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    payload_masked: Mapped[str] = mapped_column(Text)
+    correlation_id: Mapped[str] = mapped_column(String(64))
+
+
+class ApplicationAckRow(Base):
+    """An HL7 v2 application acknowledgement (enhanced mode, MSH-16) owed to a sender.
+
+    ``waiting``: for the message's deliveries to be receipted or to fail for good; ``due``: to
+    be sent to ``return_address``; then ``sent``, ``failed`` (gave up) or ``not_wanted`` (MSH-16
+    does not ask for this outcome). Written by service/delivery/application_acks.py.
+    """
+
+    __tablename__ = "application_acks"
+    __table_args__ = (Index("ix_application_acks_due", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(36), unique=True)
+    source: Mapped[str] = mapped_column(String(64))
+    header: Mapped[str] = mapped_column(Text)
+    return_address: Mapped[str] = mapped_column(String(300))
+    state: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str | None] = mapped_column(String(2), nullable=True)
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    location: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    error_code: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column()
+    next_attempt_at: Mapped[datetime] = mapped_column()
+    sent_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
 def table_of(row: type[Base]) -> Table:
     """A mapped class's table, typed for Core statements."""
     return cast(Table, row.__table__)

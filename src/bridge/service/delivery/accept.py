@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.domain.errors import MessageIgnored, MessageRejected
 from bridge.domain.fhir.decode import decode_message_bundle
+from bridge.domain.hl7.charsets import decode_er7, decode_er7_tolerant
 from bridge.domain.hl7.decode import decode_hl7
 from bridge.domain.hl7.er7 import split_batch
 from bridge.domain.model import CareTransitionEvent, EventCode
@@ -30,7 +31,7 @@ from bridge.service.delivery.group_commit import GroupCommit
 from bridge.service.delivery.outbound import FHIR_JSON, HL7_V2, OutboundEncoder
 from bridge.service.delivery.outbox import OutboxEntry, add_many_to_outbox
 from bridge.service.delivery.receipts import receipt_of, record_receipt
-from bridge.service.operations import audit
+from bridge.service.operations import audit, message_outcomes
 from bridge.service.patient_key import patient_key
 from bridge.store.db import Database, core
 from bridge.store.tables import InboundSeenRow, MessageRow, table_of
@@ -78,25 +79,26 @@ def decode(inbound: Inbound) -> CareTransitionEvent:
     if inbound.content_type == FHIR_JSON:
         return decode_message_bundle(inbound.body)
     if inbound.content_type == HL7_V2:
-        return decode_hl7(hl7_text(inbound.body))
+        return decode_hl7(decode_er7(inbound.body).text)
     raise MessageRejected(f"unsupported content type {inbound.content_type!r}", "content_type")
 
 
 def hl7_text(body: bytes) -> str:
-    """HL7 v2 arrives as UTF-8 mostly, ISO-8859-1 from older systems; both decode here."""
-    try:
-        return body.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return body.decode("latin-1")
+    """The text of an HL7 v2 message, read by its MSH-18 character set; never raises (without
+    a usable MSH-18: UTF-8, else ISO 8859-1; domain/hl7/charsets.py)."""
+    return decode_er7_tolerant(body).text
 
 
 def hl7_messages(body: bytes) -> list[bytes]:
-    """One message, or each message of an FHS/BHS batch file (a broken batch: its ACK says so)."""
-    text = hl7_text(body)
-    if not text.lstrip("\ufeff \r\n").startswith(("FHS", "BHS")):
+    """One message, or each message of an FHS/BHS batch file (a broken batch: its ACK says so).
+
+    Each message goes on in the character set the batch was read in, so its MSH-18 stays true.
+    """
+    decoded = decode_er7_tolerant(body)
+    if not decoded.text.lstrip("\ufeff \r\n").startswith(("FHS", "BHS")):
         return [body]
     try:
-        return [message.encode() for message in split_batch(text)]
+        return [message.encode(decoded.codec, "replace") for message in split_batch(decoded.text)]
     except MessageRejected:
         return [body]
 
@@ -145,11 +147,14 @@ class Acceptor:
         try:
             event = decode(inbound)
         except MessageRejected as rejected:
-            await self._audit_rejection(inbound, rejected)
-            return AcceptResult(AcceptStatus.REJECTED, error=rejected)
+            recorded = await self._audit_rejection(inbound, rejected)
+            return AcceptResult(AcceptStatus.REJECTED, message_id=recorded, error=rejected)
         except MessageIgnored as ignored:
-            await self._audit_ignored(inbound, ignored)
-            return AcceptResult(AcceptStatus.IGNORED)
+            recorded = await self._audit_ignored(inbound, ignored)
+            if recorded is None:
+                # Not stored, so not findable: the sender must send it again (issue 11).
+                return AcceptResult(AcceptStatus.UNAVAILABLE)
+            return AcceptResult(AcceptStatus.IGNORED, message_id=recorded)
         # The routing file's sources say who sent it (sending facility/application); a message
         # none of them claims keeps the entrypoint's default source.
         inbound = replace(inbound, source=self._routing.source_of(event.origin) or inbound.source)
@@ -330,25 +335,36 @@ class Acceptor:
             code=code,
         )
 
-    async def _audit_ignored(self, inbound: Inbound, ignored: MessageIgnored) -> None:
-        """Well-formed traffic with no care-transition event in it: answered AA, routed nowhere."""
-        log.info("message ignored via %s: %s", inbound.entrypoint, ignored.reason)
+    async def _audit_ignored(self, inbound: Inbound, ignored: MessageIgnored) -> str | None:
+        """Well-formed traffic with no care-transition event in it: stored as filtered (findable
+        with the rule that filtered it), answered AA, routed nowhere. None: not stored."""
+        log.info("message filtered via %s: %s", inbound.entrypoint, ignored.reason)
         try:
             async with self._db.session() as session, session.begin():
+                now = self._clock.now()
+                outcome_id = message_outcomes.record_filtered(
+                    session, _answered(inbound), ignored, now
+                )
                 audit.record(
                     session,
-                    at=self._clock.now(),
+                    at=now,
                     action="ignored",
+                    message_id=outcome_id,
                     entrypoint=inbound.entrypoint,
+                    source=inbound.source,
                     reason=ignored.reason,
+                    rule=message_outcomes.A08_RULE,
                     correlation_id=inbound.correlation_id,
                     size=len(inbound.body),
                 )
         except (OperationalError, DBAPIError, OSError):
-            log.error("could not audit an ignored message: database unavailable")
+            log.error("could not store a filtered message: database unavailable")
+            return None
+        return outcome_id
 
-    async def _audit_rejection(self, inbound: Inbound, rejected: MessageRejected) -> None:
-        """Best effort: a rejection is answered to the sender whether or not this row lands."""
+    async def _audit_rejection(self, inbound: Inbound, rejected: MessageRejected) -> str | None:
+        """Stored (masked) for operators when the database allows; the rejection is answered
+        whether or not the row lands. None: not stored."""
         log.warning(
             "message rejected via %s: %s",
             inbound.entrypoint,
@@ -357,18 +373,36 @@ class Acceptor:
         )
         try:
             async with self._db.session() as session, session.begin():
+                now = self._clock.now()
+                outcome_id = message_outcomes.record_rejected(
+                    session, _answered(inbound), rejected, now
+                )
                 audit.record(
                     session,
-                    at=self._clock.now(),
+                    at=now,
                     action="rejected",
+                    message_id=outcome_id,
                     entrypoint=inbound.entrypoint,
+                    source=inbound.source,
                     reason=rejected.reason,
                     location=rejected.location,
                     correlation_id=inbound.correlation_id,
                     size=len(inbound.body),
                 )
         except (OperationalError, DBAPIError, OSError):
-            log.error("could not audit a rejection: database unavailable")
+            log.error("could not store a rejection: database unavailable")
+            return None
+        return outcome_id
+
+
+def _answered(inbound: Inbound) -> message_outcomes.Answered:
+    return message_outcomes.Answered(
+        inbound.source,
+        inbound.entrypoint,
+        inbound.content_type,
+        inbound.correlation_id,
+        inbound.body,
+    )
 
 
 @dataclass(frozen=True)

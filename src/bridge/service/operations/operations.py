@@ -17,6 +17,7 @@ from bridge.domain.errors import MessageRejected
 from bridge.domain.identifiers import mask, normalise_person_number
 from bridge.domain.model import CareTransitionEvent, PatientIdentifier
 from bridge.service.clock import Clock
+from bridge.service.operations import message_outcomes
 from bridge.service.patient_key import patient_key
 from bridge.store.db import Database
 from bridge.store.tables import (
@@ -148,6 +149,12 @@ async def _destination(session: Any, name: str, now: datetime) -> DestinationSta
     )
 
 
+ROUTED, NOT_ROUTED = "routed", "not-routed"
+OUTCOMES = (ROUTED, NOT_ROUTED, message_outcomes.FILTERED, message_outcomes.REJECTED)
+"""What became of an answered message: accepted and routed to at least one destination,
+accepted and routed nowhere (receipts; events no route takes), filtered by a rule, rejected."""
+
+
 @dataclass(frozen=True)
 class MessageFilter:
     """A message search; fields left empty match everything."""
@@ -158,6 +165,7 @@ class MessageFilter:
     received_to: datetime | None = None
     patient: str | None = None  # a personnummer / samordningsnummer, any usual form
     status: str | None = None  # a delivery status: pending, delivered, dead, …
+    outcome: str | None = None  # routed, not-routed, filtered, rejected (OUTCOMES)
 
     def describe(self) -> dict[str, str]:
         """The filter for the audit log: the patient masked."""
@@ -182,6 +190,10 @@ class MessageSummary:
     source: str
     received_at: datetime
     deliveries: dict[str, str] = field(default_factory=dict)  # destination → status
+    outcome: str = ROUTED
+    reason: str | None = None  # why a message was rejected or filtered
+    rule: str | None = None  # the rule that filtered it
+    location: str | None = None  # where a rejected message is wrong (PID-3, …)
 
     @property
     def control_id(self) -> str:
@@ -195,24 +207,52 @@ class PatientNotRecognised(ValueError):
 async def search_messages(
     db: Database, where: MessageFilter, patient_key_secret: str, *, limit: int = 100
 ) -> list[MessageSummary]:
-    """Messages matching ``where``, newest first, each with its deliveries' states."""
-    query = _message_query(where, patient_key_secret).order_by(
-        MessageRow.received_at.desc(), MessageRow.id
-    )
+    """Answered messages matching ``where``, newest first: the accepted ones with their
+    deliveries' states, and the filtered and rejected ones (operations/message_outcomes.py)."""
     async with db.session() as session:
-        rows = (await session.scalars(query.limit(limit))).all()
-        ids = [row.id for row in rows]
-        deliveries: dict[str, dict[str, str]] = {}
-        if ids:
-            for message_id, destination, status in (
-                await session.execute(
-                    select(DeliveryRow.message_id, DeliveryRow.destination, DeliveryRow.status)
-                    .where(DeliveryRow.message_id.in_(ids))
-                    .order_by(DeliveryRow.destination)
+        found: list[MessageSummary] = []
+        if where.outcome not in (message_outcomes.FILTERED, message_outcomes.REJECTED):
+            found += await _accepted(session, where, patient_key_secret, limit)
+        if _outcomes_match(where):
+            found += [
+                _outcome_summary(outcome)
+                for outcome in await message_outcomes.search_outcomes(
+                    session,
+                    reference=where.reference,
+                    outcome=where.outcome,
+                    received_from=where.received_from,
+                    received_to=where.received_to,
+                    limit=limit,
                 )
-            ).all():
-                deliveries.setdefault(message_id, {})[destination] = status
-    return [
+            ]
+    found.sort(key=lambda summary: summary.received_at, reverse=True)
+    return found[:limit]
+
+
+def _outcomes_match(where: MessageFilter) -> bool:
+    """Filtered and rejected messages name no patient, event or delivery to match on."""
+    if where.patient or where.status or where.event_code:
+        return False
+    return where.outcome in (None, message_outcomes.FILTERED, message_outcomes.REJECTED)
+
+
+async def _accepted(
+    session: Any, where: MessageFilter, secret: str, limit: int
+) -> list[MessageSummary]:
+    query = _message_query(where, secret).order_by(MessageRow.received_at.desc(), MessageRow.id)
+    rows = (await session.scalars(query.limit(limit))).all()
+    ids = [row.id for row in rows]
+    deliveries: dict[str, dict[str, str]] = {}
+    if ids:
+        for message_id, destination, status in (
+            await session.execute(
+                select(DeliveryRow.message_id, DeliveryRow.destination, DeliveryRow.status)
+                .where(DeliveryRow.message_id.in_(ids))
+                .order_by(DeliveryRow.destination)
+            )
+        ).all():
+            deliveries.setdefault(message_id, {})[destination] = status
+    found = [
         MessageSummary(
             message_id=row.id,
             dedupe_key=row.dedupe_key,
@@ -223,9 +263,30 @@ async def search_messages(
             source=row.source,
             received_at=row.received_at,
             deliveries=deliveries.get(row.id, {}),
+            outcome=ROUTED if deliveries.get(row.id) else NOT_ROUTED,
         )
         for row in rows
     ]
+    if where.outcome in (ROUTED, NOT_ROUTED):
+        found = [summary for summary in found if summary.outcome == where.outcome]
+    return found
+
+
+def _outcome_summary(outcome: message_outcomes.OutcomeSummary) -> MessageSummary:
+    return MessageSummary(
+        message_id=outcome.outcome_id,
+        dedupe_key=outcome.control_id,
+        event_code=outcome.message_type or "-",
+        patient_masked="-",
+        protected=False,
+        entrypoint=outcome.entrypoint,
+        source=outcome.source,
+        received_at=outcome.received_at,
+        outcome=outcome.outcome,
+        reason=outcome.reason,
+        rule=outcome.rule,
+        location=outcome.location,
+    )
 
 
 def _message_query(where: MessageFilter, secret: str) -> Select[Any]:
