@@ -96,6 +96,7 @@ class Bridge:
             lease_seconds=settings.queue_lease_seconds,
             max_queued=settings.relay_max_queued,
             health=self.health,
+            destinations=[d.name for d in self.routing.destinations],
         )
         self.application_acks = ApplicationAcks(
             self.db, self.ack_context, self.clock, timeout=settings.delivery_timeout_seconds

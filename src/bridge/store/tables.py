@@ -8,7 +8,6 @@ Tables:
 - ``receipts``: every receipt a receiving system sent back, matched to its delivery.
 - ``alert_outbox``: alerts waiting to be handed to the alerting port (raise or resolve).
 - ``audit_log``: append-only record of every state change and action.
-- ``queue_entries``: the embedded durable queue used when no broker is configured.
 - ``audit_chain_head``, ``ops_users``, ``ops_secrets``, ``alert_incidents``: operations (the
   audit hash chain's head, dashboard users, shared secrets, one row per alert incident).
 - ``care_episodes``, ``care_episode_notices``, ``homecare_enrolments``, ``deviations``,
@@ -91,6 +90,8 @@ class DeliveryRow(Base):
     __table_args__ = (
         UniqueConstraint("destination", "patient_key", "seq", name="uq_deliveries_order"),
         Index("ix_deliveries_due", "status", "next_attempt_at"),
+        # The relay's claim per destination while another destination's breaker is open.
+        Index("ix_deliveries_destination_due", "destination", "status", "next_attempt_at"),
         Index("ix_deliveries_receipt_due", "receipt_state", "receipt_due_at"),
     )
 
@@ -186,20 +187,6 @@ class AuditRow(Base):
     seq: Mapped[int | None] = mapped_column(BigInteger, unique=True, nullable=True)
     prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     row_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
-
-
-class QueueEntryRow(Base):
-    __tablename__ = "queue_entries"
-    __table_args__ = (Index("ix_queue_ready", "destination", "available_at"),)
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    destination: Mapped[str] = mapped_column(String(64))
-    body: Mapped[str] = mapped_column(Text)
-    enqueued_at: Mapped[datetime] = mapped_column()
-    available_at: Mapped[datetime] = mapped_column()
-    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
-    deliveries: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class InboundSeenRow(Base):
