@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run demo demo-once test test-unit lint format bench fault clean \
+.PHONY: install run demo demo-once test test-unit lint format bench bench-e2e bench-path fault clean \
 	image image-demo deploy-check compose-images compose-up
 
 $(STAMP): pyproject.toml
@@ -41,6 +41,13 @@ format: install
 
 bench: install          ## translation throughput per event type, messages/second/core
 	$(BIN)/python bench/run.py
+
+bench-path: install     ## the bridge's own CPU, statements and commits per notice, in one process
+	$(BIN)/python bench/hot_path.py --mode embedded
+	$(BIN)/python bench/hot_path.py --mode production
+
+bench-e2e: install      ## end to end on real bridges, both modes, MLLP, C=8 and 32, N=2000; raw limits beside
+	$(BIN)/python bench/e2e.py --modes embedded,production --transports mllp --concurrency 8,32 --n 2000
 
 fault: install          ## fault suite, full size: real RabbitMQ/PostgreSQL faults, Jepsen-style table
 	$(BIN)/python tests/fault/run_faults.py

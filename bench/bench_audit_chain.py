@@ -27,7 +27,7 @@ import psycopg
 from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 
-from bridge.service import audit
+from bridge.service.operations import audit
 from bridge.store.db import Database
 from bridge.store.migrate import upgrade
 from bridge.store.tables import AuditRow

@@ -16,34 +16,41 @@ from bridge.config import Settings
 from bridge.connectors.http import HttpConnector
 from bridge.connectors.mllp import MllpConnector
 from bridge.connectors.port import Connector
+from bridge.domain.hl7.ack import AckIdentity
+from bridge.domain.hl7.ack_policy import AckContext
+from bridge.domain.model import EventCode
 from bridge.domain.routing import RetrySettings
 from bridge.routing_file import load_routing
-from bridge.service.accept import Acceptor, AcceptResult, AcceptStatus, Inbound
-from bridge.service.alert_outbox import AlertDispatcher
-from bridge.service.alert_rules import AlertRules
-from bridge.service.alerts import Alerting, build_alerting
-from bridge.service.backoff import RetryPolicy, policy_for
+from bridge.service.care.deviations import DeadlineMonitor, Deviations, load_rule_book
+from bridge.service.care.indicators import Indicators
 from bridge.service.clock import Clock, SystemClock
-from bridge.service.dead_letters import DeadLetters
-from bridge.service.deliver import DeliveryWorker
-from bridge.service.deviations import DeadlineMonitor, Deviations, load_rule_book
-from bridge.service.indicators import Indicators
-from bridge.service.outbound import OutboundEncoder
-from bridge.service.receipts import Receipts, receipt_timeout_for
-from bridge.service.relay import Relay
+from bridge.service.delivery.accept import Acceptor, AcceptResult, AcceptStatus, Inbound
+from bridge.service.delivery.application_acks import ApplicationAcks
+from bridge.service.delivery.backoff import RetryPolicy, policy_for
+from bridge.service.delivery.dead_letters import DeadLetters
+from bridge.service.delivery.deliver import DeliveryWorker
+from bridge.service.delivery.destination_health import DestinationHealth
+from bridge.service.delivery.outbound import HL7_V2, OutboundEncoder
+from bridge.service.delivery.receipts import Receipts, receipt_timeout_for
+from bridge.service.delivery.relay import Relay, TaskSink
+from bridge.service.operations.alert_outbox import AlertDispatcher
+from bridge.service.operations.alert_rules import AlertRules
+from bridge.service.operations.alerts import Alerting, build_alerting
 from bridge.store import migrate
 from bridge.store.db import Database
-from bridge.transport.dbqueue import DatabaseBroker
-from bridge.transport.port import Broker, BrokerUnavailable, Consumer
+from bridge.transport.local import LocalDispatch
+from bridge.transport.port import Broker, BrokerUnavailable, Consumer, DeliveryTask
 from bridge.transport.rabbitmq import RabbitBroker
 
 log = logging.getLogger(__name__)
 
 
-def build_broker(settings: Settings, db: Database) -> Broker:
+def build_broker(settings: Settings) -> Broker:
+    """RabbitMQ when configured; otherwise the relay hands deliveries to this process's own
+    workers (the outbox is the durable queue: :mod:`bridge.transport.local`)."""
     if settings.broker_url:
         return RabbitBroker(settings.broker_url, prefix=settings.broker_prefix)
-    return DatabaseBroker(db)
+    return LocalDispatch(concurrency=settings.delivery_concurrency)
 
 
 class Bridge:
@@ -63,7 +70,10 @@ class Bridge:
         self.db = Database(settings.database_url)
         self.alerting: Alerting = alerting or build_alerting(settings, self.db, self.clock)
         self.routing = load_routing(settings)
-        self.broker = broker or build_broker(settings, self.db)
+        self.ack_context = AckContext(
+            AckIdentity(settings.hl7_application, settings.hl7_facility), self.routing
+        )
+        self.broker = broker or build_broker(settings)
         self.connectors = connectors or {
             "http": HttpConnector(settings.delivery_timeout_seconds),
             "mllp": MllpConnector(settings.delivery_timeout_seconds),
@@ -74,9 +84,22 @@ class Bridge:
             OutboundEncoder(settings.source_name, f"{settings.public_base_url}/fhir"),
             self.clock,
             settings.patient_key_secret,
+            max_batch=settings.accept_batch_max,
         )
+        # One breaker per destination, shared: the worker feeds it, the relay obeys it.
+        probe_cap = settings.destination_probe_max_seconds
+        self.health = DestinationHealth(initial=min(1.0, probe_cap), cap=probe_cap)
         self.relay = Relay(
-            self.db, self.broker, self.clock, lease_seconds=settings.queue_lease_seconds
+            self.db,
+            _sink(self.broker),
+            self.clock,
+            lease_seconds=settings.queue_lease_seconds,
+            max_queued=settings.relay_max_queued,
+            health=self.health,
+            destinations=[d.name for d in self.routing.destinations],
+        )
+        self.application_acks = ApplicationAcks(
+            self.db, self.ack_context, self.clock, timeout=settings.delivery_timeout_seconds
         )
         self.alert_dispatcher = AlertDispatcher(self.db, self.alerting, self.clock)
         self.alert_rules = AlertRules(
@@ -100,8 +123,9 @@ class Bridge:
                 d.name: receipt_timeout_for(d, settings.receipt_timeout_seconds)
                 for d in self.routing.destinations
             },
-            on_settled=self.relay.wakeup.set,
+            on_settled=self._delivery_settled,
             on_alert=self.alert_dispatcher.wakeup.set,
+            health=self.health,
         )
         self.dead_letters = DeadLetters(self.db, self.clock, on_replayed=self.relay.wakeup.set)
         self.receipts = Receipts(self.db, self.clock)
@@ -147,22 +171,41 @@ class Bridge:
         return {d.name: policy_for(d, defaults) for d in self.routing.destinations}
 
     async def start_delivery(self) -> None:
-        for destination in self.routing.destinations:
-            self._consumers.append(await self.broker.consume(destination.name, self.worker.handle))
         settings = self.settings
+        for destination in self.routing.destinations:
+            self._consumers.append(
+                await self.broker.consume(
+                    destination.name, self.worker.handle, prefetch=settings.delivery_concurrency
+                )
+            )
         for name, job in (
             ("relay", self.relay.run(settings.relay_interval_seconds)),
             ("receipt-watch", self.receipts.run(settings.receipt_check_interval_seconds)),
             ("alert-dispatch", self.alert_dispatcher.run(settings.alert_interval_seconds)),
             ("alert-rules", self.alert_rules.run(settings.alert_check_interval_seconds)),
             ("deadline-check", self.deadlines.run(settings.deadline_check_interval_seconds)),
+            (
+                "application-acks",
+                self.application_acks.run(settings.application_ack_interval_seconds),
+            ),
         ):
             self._tasks.append(asyncio.create_task(job, name=name))
+
+    def _delivery_settled(self) -> None:
+        """After each delivery attempt: the relay may release the patient's next notice, and an
+        application ACK waiting on this delivery may now be due (docs/hl7-conformance.md)."""
+        self.relay.wakeup.set()
+        self.application_acks.wakeup.set()
 
     async def accept(self, inbound: Inbound) -> AcceptResult:
         result = await self.acceptor.accept(inbound)
         if result.status is AcceptStatus.ACCEPTED:
             self.relay.wakeup.set()
+            if result.event is not None and result.event.event is EventCode.RECEIPT:
+                self.application_acks.wakeup.set()  # a receipt may settle a waiting one
+        if inbound.content_type == HL7_V2:
+            # Enhanced mode (MSH-16): the application ACK owed to the sender, if it asks for one.
+            await self.application_acks.request(inbound.body, result)
         return result
 
     async def readiness(self) -> dict[str, bool]:
@@ -183,6 +226,7 @@ class Bridge:
             return False
 
     async def stop(self) -> None:
+        await self.acceptor.close()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -191,6 +235,25 @@ class Bridge:
             await consumer.cancel()
         self._consumers.clear()
         await self.broker.close()
+        await self.worker.close()
         for connector in self.connectors.values():
             await connector.close()
         await self.db.close()
+
+
+class _BrokerSink:
+    """The relay's view of a broker: publish, and no room limit of its own (the relay bounds
+    what waits in a broker by counting queued rows)."""
+
+    def __init__(self, broker: Broker) -> None:
+        self._broker = broker
+
+    def room(self) -> int | None:
+        return None
+
+    async def publish(self, task: DeliveryTask) -> None:
+        await self._broker.publish(task)
+
+
+def _sink(broker: Broker) -> TaskSink:
+    return broker if isinstance(broker, LocalDispatch) else _BrokerSink(broker)

@@ -15,8 +15,8 @@ def _default_database_url() -> str:
 class Settings(BaseSettings):
     """Everything the bridge reads from its environment.
 
-    With no settings at all the bridge runs embedded: a SQLite file under ``./var`` and a durable
-    queue inside it, routing TakeCare admissions to the Treserva simulator's default address.
+    With no settings at all the bridge runs embedded: a SQLite file under ``./var`` whose outbox is
+    the delivery queue, routing TakeCare admissions to the Treserva simulator's default address.
     """
 
     model_config = SettingsConfigDict(env_prefix="BRIDGE_", env_file=".env", extra="ignore")
@@ -37,6 +37,13 @@ class Settings(BaseSettings):
     treserva_url: str = "http://127.0.0.1:8081/fhir"
     public_base_url: str = "http://127.0.0.1:8080"
     source_name: str = "bridge"
+    hl7_application: str = Field(
+        default="BRIDGE", description="MSH-3 of every HL7 v2 ACK the bridge answers with."
+    )
+    hl7_facility: str = Field(
+        default="REGION-GOTLAND", description="MSH-4 of every HL7 v2 ACK the bridge answers with."
+    )
+    application_ack_interval_seconds: float = Field(default=1.0, gt=0)
 
     delivery_timeout_seconds: float = 10.0
     # Retry policy defaults; a destination's `retry` in the routing file overrides them field
@@ -55,7 +62,35 @@ class Settings(BaseSettings):
     )
     receipt_check_interval_seconds: float = Field(default=5.0, gt=0)
     alert_interval_seconds: float = Field(default=2.0, gt=0)
-    relay_interval_seconds: float = 0.2
+    relay_interval_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often the relay looks for deliveries that came due by themselves (a "
+        "retry's backoff ran out); accepts and settled deliveries wake it at once.",
+    )
+    accept_batch_max: int = Field(
+        default=64,
+        ge=1,
+        description="Most messages one accept transaction carries (group commit).",
+    )
+    delivery_concurrency: int = Field(
+        default=32,
+        ge=1,
+        description="Deliveries one process sends at once (different patients; each patient's "
+        "notices go one at a time).",
+    )
+    destination_probe_max_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="While a destination fails, one notice probes it at most this far apart; "
+        "the others wait instead of each retrying on its own (docs/delivery.md).",
+    )
+    relay_max_queued: int = Field(
+        default=2000,
+        ge=1,
+        description="Deliveries handed to the broker and not yet taken by a worker, at most; "
+        "the rest wait in the outbox, so no task outlives its queue lease in a deep queue.",
+    )
     lease_seconds: float = Field(
         default=60.0,
         gt=0,

@@ -3,8 +3,8 @@ docs/operations.md).
 
 Counters come from the audit log, which records every message received, accepted, rejected,
 delivered and dead-lettered in the same transaction as the change. Its ``seq`` is commit order
-without gaps (service/audit.py), so each scrape reads only the rows appended since the last
-one and adds them to running totals kept here: cheap, and exact. Gauges (queue depth, oldest
+without gaps (service/operations/audit.py), so each scrape reads only the rows appended since the
+last one and adds them to running totals kept here: cheap, and exact. Gauges (queue depth, oldest
 waiting message, dead letters, unreceipted notices, open alerts) are read fresh at each scrape.
 
 Every bridge process therefore reports the same cluster-wide figures, whichever process
@@ -33,7 +33,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
 from bridge.bootstrap import Bridge
-from bridge.service.audit import HEAD_ID
+from bridge.service.operations.audit import HEAD_ID
 from bridge.store.tables import (
     AlertIncidentRow,
     AuditChainHeadRow,
@@ -47,6 +47,8 @@ LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
 WAITING = ("pending", "queued", "in_flight")
 _COUNTED = (
     "accepted",
+    "routed",
+    "ignored",
     "duplicate",
     "rejected",
     "delivered",
@@ -57,6 +59,10 @@ _COUNTED = (
 
 # name → (help, label names); every counter is documented in docs/operations.md.
 COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "bridge_messages": (
+        "Answered inbound messages by outcome: routed, not-routed, filtered, rejected, duplicate.",
+        ("outcome", "source", "entrypoint"),
+    ),
     "bridge_messages_received": (
         "Inbound messages received (accepted, duplicate or rejected).",
         ("source", "entrypoint"),
@@ -179,6 +185,9 @@ class Metrics:
         event = row.event_code or "unknown"
         destination = row.destination or _detail(row.detail).get("destination") or "unknown"
         entrypoint = row.entrypoint or _detail(row.detail).get("entrypoint") or "unknown"
+        outcome = _outcome(row.action, _detail(row.detail))
+        if outcome is not None:
+            counters["bridge_messages"][(outcome, source, entrypoint)] += 1
         if row.action in ("accepted", "duplicate", "rejected"):
             counters["bridge_messages_received"][(source, entrypoint)] += 1
         if row.action == "accepted":
@@ -253,6 +262,13 @@ async def _count_by(session: Any, condition: Any) -> dict[str, int]:
 
 def _age(now: datetime, since: datetime | None) -> float:
     return max((now - since).total_seconds(), 0.0) if since else 0.0
+
+
+def _outcome(action: str, detail: dict[str, Any]) -> str | None:
+    """The ``outcome`` label of an answered message, from the audit row that settles it."""
+    if action == "routed":
+        return "routed" if detail.get("destinations") else "not-routed"
+    return {"ignored": "filtered", "rejected": "rejected", "duplicate": "duplicate"}.get(action)
 
 
 def _detail(text: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 from bridge.bootstrap import Bridge
 from bridge.domain.indicators import ALL_UNITS, Month
 from bridge.entrypoints.runner import running_bridge
-from bridge.service.users import Role, Users
+from bridge.service.operations.users import Role, Users
 from support.playback import ManualClock, month_settings, played
 from support.ward_month import generate
 

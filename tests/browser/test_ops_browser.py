@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from bridge.config import Settings
 from bridge.domain.identifiers import mask
 from bridge.entrypoints.runner import RunningBridge, running_bridge
-from bridge.service.users import Role, Users
+from bridge.service.operations.users import Role, Users
 from bridge.store.tables import DeliveryRow
 from takecare_sim import send_admissions
 from treserva_sim.server import RunningTreserva, running

@@ -109,7 +109,7 @@ async def test_check_explains_a_rejection_in_words(tmp_path: Path) -> None:
     # Then the verdict names the field and the reason, and the ACK follows
     assert result.code == 1
     assert "REJECTED at PID-3: personnummer check digit is wrong" in result.out
-    assert "MSA|AR|CONTRACT-0001" in result.out
+    assert "MSA|AE|CONTRACT-0001" in result.out
     assert "ERR||PID^1^3|102^Data type error^HL70357" in result.out
 
 

@@ -94,9 +94,9 @@ async def test_same_message_twice_two_aa_one_notice(stack: Stack) -> None:
 @pytest.mark.parametrize(
     ("body", "expected_code", "names"),
     [
-        pytest.param("this is not HL7 at all", "AR", "MSH", id="unparseable"),
-        pytest.param(None, "AR", "PID-3", id="invalid-personnummer"),
-        pytest.param("", "AR", "MSH", id="empty"),
+        pytest.param("this is not HL7 at all", "AE", "MSH", id="unparseable"),
+        pytest.param(None, "AE", "PID-3", id="invalid-personnummer"),
+        pytest.param("", "AE", "MSH", id="empty"),
     ],
 )
 async def test_bad_messages_get_a_named_error_and_the_connection_stays_usable(

@@ -17,7 +17,7 @@ from bridge.bootstrap import Bridge
 from bridge.config import Settings
 from bridge.domain.hl7.ack import parse_ack
 from bridge.entrypoints.runner import running_bridge
-from bridge.service.accept import AcceptResult, Inbound
+from bridge.service.delivery.accept import AcceptResult, Inbound
 from treserva_sim.server import RunningTreserva
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres]

@@ -1,5 +1,6 @@
 """Issue 2: delivery is retried and every attempt is in the audit log; a database outage
-gives the sender AE, never a false AA; ``bridge messages show`` prints the history."""
+gives the sender AR (resend later), never a false AA; ``bridge messages show`` prints the
+history."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from test_admission_flow import inbox_for, mllp_send_foreign, settled
 
 from bridge.domain.hl7.ack import parse_ack
 from bridge.entrypoints.runner import running_bridge
-from bridge.service.history import find_message_id, message_history
+from bridge.service.operations.history import find_message_id, message_history
 from bridge.store.tables import DeliveryAttemptRow
 from treserva_sim.server import RunningTreserva
 
@@ -77,7 +78,7 @@ async def _at_least(stack: Stack, count: int) -> bool:
 
 
 @pytest.mark.postgres
-async def test_database_down_gives_ae_and_the_connection_stays_usable(
+async def test_database_down_gives_ar_and_the_connection_stays_usable(
     tmp_path: Path, treserva: RunningTreserva
 ) -> None:
     with mode_settings("production", tmp_path, treserva) as settings:
@@ -95,8 +96,9 @@ async def test_database_down_gives_ae_and_the_connection_stays_usable(
                 [admission(control_id(), synthetic_personnummer()) for _ in range(2)],
             )
 
-            # Then both get AE (never a false AA), on a connection that stays open
-            assert [parse_ack(a).code for a in acks] == ["AE", "AE"]
+            # Then both get AR (never a false AA, never AE: resend later), on a connection
+            # that stays open
+            assert [parse_ack(a).code for a in acks] == ["AR", "AR"]
             assert "send it again later" in acks[0]
             with psycopg.connect(_libpq(admin_url.render_as_string(False)), autocommit=True) as c:
                 c.execute(f'CREATE DATABASE "{name}"')  # so the fixture's DROP finds it

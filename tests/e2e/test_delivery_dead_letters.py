@@ -27,7 +27,7 @@ from sqlalchemy import select
 
 from bridge.config import Settings
 from bridge.connectors.port import Outcome
-from bridge.service.dead_letters import DeadLetterFilter, DeadReason, NotADeadLetter
+from bridge.service.delivery.dead_letters import DeadLetterFilter, DeadReason, NotADeadLetter
 from bridge.store.tables import AuditRow
 from treserva_sim.server import RunningTreserva
 

@@ -41,10 +41,10 @@ from bridge.domain.model import (
 )
 from bridge.domain.routing import HOSPITAL_EVENTS
 from bridge.entrypoints.runner import RunningBridge, running_bridge
-from bridge.service import audit
-from bridge.service.accept import Inbound
-from bridge.service.deviations import DeviationFilter
-from bridge.service.users import Role, Users
+from bridge.service.care.deviations import DeviationFilter
+from bridge.service.delivery.accept import Inbound
+from bridge.service.operations import audit
+from bridge.service.operations.users import Role, Users
 from bridge.store.tables import AuditRow, DeliveryRow
 from support.playback import ManualClock
 from treserva_sim.server import RunningTreserva, running

@@ -17,8 +17,8 @@ from test_admission_flow import mllp_send_foreign, settled
 
 from bridge.domain.identifiers import mask
 from bridge.entrypoints.http import create_app
-from bridge.service.operations import patient_of
-from bridge.service.users import Role, Users
+from bridge.service.operations.operations import patient_of
+from bridge.service.operations.users import Role, Users
 from bridge.store.tables import DeliveryRow, MessageRow
 
 OPEN_UNDER_OPS = ("/ops/login", "/ops/static/{name}", "/ops", "/ops/api/session")

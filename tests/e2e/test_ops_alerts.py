@@ -15,7 +15,7 @@ from webhook_sink import running_sink
 
 from bridge.config import Settings
 from bridge.entrypoints.runner import RunningBridge, running_bridge
-from bridge.service.alert_rules import destination_failing_key
+from bridge.service.operations.alert_rules import destination_failing_key
 from bridge.store.tables import DeliveryAttemptRow, DeliveryRow
 from treserva_sim.server import RunningTreserva
 
@@ -58,6 +58,8 @@ async def test_an_outage_gives_one_alert_and_one_recovery(
                 "alert_check_interval_seconds": 0.1,
                 "max_attempts": 1000,
                 "backoff_max_seconds": 0.1,
+                # While Treserva is down only probes reach it: let them come often.
+                "destination_probe_max_seconds": 0.1,
             }
         )
         async with contextlib.AsyncExitStack() as processes:

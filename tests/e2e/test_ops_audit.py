@@ -16,7 +16,7 @@ from services import wait_until
 from sqlalchemy import func, select, text
 from test_admission_flow import mllp_send_foreign, settled
 
-from bridge.service.audit import verify
+from bridge.service.operations.audit import verify
 from bridge.store.db import Database
 from bridge.store.migrate import upgrade
 from bridge.store.tables import AuditRow
@@ -102,7 +102,7 @@ async def test_removed_and_rewritten_rows_are_found(stack: Stack) -> None:
 WRITER = """
 import asyncio, sys
 from datetime import UTC, datetime
-from bridge.service import audit
+from bridge.service.operations import audit
 from bridge.store.db import Database
 
 async def main(url, name, count):

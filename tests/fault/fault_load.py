@@ -3,9 +3,11 @@
 Each patient's notices (admission, estimated discharge, discharge-ready, discharge) go one
 after the other, each only after the previous one was acknowledged AA, so the order a patient's
 notices were *accepted* in is the order Treserva must file them in. Many patients at once, at a
-steady overall rate. A notice answered AE, or not answered (connection lost, bridge killed), is
-sent again with the same MSH-10, to the next bridge process, until it is accepted: a real
-sender's at-least-once. ``repeat_share`` of the accepted notices are sent once more on purpose.
+steady overall rate. A notice answered AR (HL7 v2: not taken for reasons unrelated to its
+content, e.g. the database is down), or not answered (connection lost, bridge killed), is sent
+again with the same MSH-10, to the next bridge process, until it is accepted: a real sender's
+at-least-once. AE (an error in the content) is final, as for a conforming sender.
+``repeat_share`` of the accepted notices are sent once more on purpose.
 """
 
 from __future__ import annotations
@@ -229,7 +231,7 @@ class Sender:
                     self.reached.set()
                 record.order.setdefault(notice.patient, []).append(notice.control_id)
                 return True
-            if code == "AR":
+            if code == "AE":
                 return False
             await asyncio.sleep(min(0.2 * tries, 2.0))
         record.given_up.add(notice.control_id)

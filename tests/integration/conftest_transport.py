@@ -8,42 +8,24 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from services import (
     Backend,
-    Kind,
-    create_tables,
     delete_rabbit_entities,
-    require_postgres,
     require_rabbitmq,
 )
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite"),
-        pytest.param("postgres", marks=pytest.mark.postgres),
-        pytest.param("rabbitmq", marks=pytest.mark.rabbitmq),
-    ]
-)
-async def broker_backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    """Each adapter on its real service, with a fresh database file / database / queue prefix."""
-    kind: Kind = request.param
-    if kind == "sqlite":
-        url = f"sqlite:///{tmp_path / 'queue.db'}"
-        create_tables(url)
-        async for opened in _serve(Backend(kind, url)):
-            yield opened
-    elif kind == "postgres":
-        with require_postgres() as url:
-            create_tables(url)
-            async for opened in _serve(Backend(kind, url)):
-                yield opened
-    else:
-        async for opened in _rabbit():
-            yield opened
+@pytest.fixture(params=[pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])
+async def broker_backend(request: pytest.FixtureRequest) -> AsyncIterator[Backend]:
+    """Each durable broker adapter on its real service, with a fresh queue prefix.
+
+    RabbitMQ is the one durable adapter; without a broker the relay dispatches in-process
+    (``transport/local.py``, unit-tested on its own), the outbox being the durable queue.
+    """
+    async for opened in _rabbit():
+        yield opened
 
 
 @pytest.fixture
@@ -68,20 +50,3 @@ async def _serve(backend: Backend) -> AsyncIterator[Backend]:
         yield backend
     finally:
         await backend.aclose()
-
-
-@pytest.fixture(
-    params=[pytest.param("sqlite"), pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-async def dbqueue_backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    """The database queue alone, on a SQLite file and on PostgreSQL."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'queue.db'}"
-        create_tables(url)
-        async for opened in _serve(Backend("sqlite", url)):
-            yield opened
-    else:
-        with require_postgres() as url:
-            create_tables(url)
-            async for opened in _serve(Backend("postgres", url)):
-                yield opened

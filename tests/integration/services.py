@@ -33,9 +33,8 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
-from bridge.store.db import Database, sync_url
+from bridge.store.db import sync_url
 from bridge.store.tables import Base
-from bridge.transport.dbqueue import DatabaseBroker
 from bridge.transport.port import Broker, DeliveryTask
 from bridge.transport.rabbitmq import RabbitBroker
 
@@ -151,7 +150,7 @@ def _safe(url: str) -> str:
 
 
 REDELIVERY_DELAY = 0.2
-Kind = Literal["sqlite", "postgres", "rabbitmq"]
+Kind = Literal["rabbitmq"]
 
 
 async def wait_until(
@@ -191,15 +190,10 @@ def create_tables(url: str) -> None:
 # A consumer process that takes one task and then hangs, to be killed with SIGKILL.
 HOLDER = """
 import asyncio, sys
-from bridge.store.db import Database
-from bridge.transport.dbqueue import DatabaseBroker
 from bridge.transport.rabbitmq import RabbitBroker
 
 async def main(kind, url, prefix, destination):
-    if kind == "rabbitmq":
-        broker = RabbitBroker(url, prefix=prefix)
-    else:
-        broker = DatabaseBroker(Database(url), poll_interval=0.05, lease_seconds=1)
+    broker = RabbitBroker(url, prefix=prefix)
     await broker.start()
 
     async def hold(task):
@@ -222,29 +216,17 @@ class Backend:
     url: str
     prefix: str = ""
     _brokers: list[Broker] = field(default_factory=list)
-    _databases: list[Database] = field(default_factory=list)
 
-    async def broker(self, *, lease_seconds: float = 30, poll_interval: float = 0.05) -> Broker:
-        """A started broker; each has its own connection / engine, as a separate process would."""
-        broker: Broker
-        if self.kind == "rabbitmq":
-            broker = RabbitBroker(
-                self.url,
-                prefix=self.prefix,
-                confirm_timeout=5,
-                connect_timeout=5,
-                reconnect_interval=0.5,
-                redelivery_delay=REDELIVERY_DELAY,
-            )
-        else:
-            database = Database(self.url)
-            self._databases.append(database)
-            broker = DatabaseBroker(
-                database,
-                poll_interval=poll_interval,
-                lease_seconds=lease_seconds,
-                redelivery_delay=REDELIVERY_DELAY,
-            )
+    async def broker(self) -> Broker:
+        """A started broker; each has its own connection, as a separate process would."""
+        broker = RabbitBroker(
+            self.url,
+            prefix=self.prefix,
+            confirm_timeout=5,
+            connect_timeout=5,
+            reconnect_interval=0.5,
+            redelivery_delay=REDELIVERY_DELAY,
+        )
         await broker.start()
         self._brokers.append(broker)
         return broker
@@ -265,5 +247,3 @@ class Backend:
     async def aclose(self) -> None:
         for broker in self._brokers:
             await broker.close()
-        for database in self._databases:
-            await database.close()

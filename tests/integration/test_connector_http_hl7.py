@@ -23,7 +23,7 @@ from bridge.domain.hl7.ack import build_ack
 from bridge.domain.hl7.header import peek_header
 from bridge.domain.routing import Destination, PayloadFormat
 from bridge.entrypoints.runner import running_bridge
-from bridge.service.outbound import HL7_V2
+from bridge.service.delivery.outbound import HL7_V2
 from takecare_sim import build_admission, generate_admissions, receiving
 
 ADMISSION = generate_admissions(1, seed=8)[0]
@@ -99,8 +99,8 @@ async def connector() -> AsyncIterator[HttpConnector]:
     [
         (acking("AA"), Outcome.DELIVERED),
         (acking("CA"), Outcome.DELIVERED),
-        (acking("AE"), Outcome.TRANSIENT),
-        (acking("AR"), Outcome.PERMANENT),
+        (acking("AE"), Outcome.PERMANENT),
+        (acking("AR"), Outcome.TRANSIENT),
         (acking("AA", control_id="OTHER"), Outcome.TRANSIENT),
         (lambda _: (200, b""), Outcome.TRANSIENT),
         (acking("AE", status=503), Outcome.TRANSIENT),

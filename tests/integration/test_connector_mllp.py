@@ -16,14 +16,15 @@ from pathlib import Path
 import pytest
 
 from bridge.config import Settings
+from bridge.connectors.hl7_ack import classify_ack
 from bridge.connectors.mllp import MllpConnector
 from bridge.connectors.port import OutboundMessage, Outcome
 from bridge.domain.hl7.ack import build_ack
 from bridge.domain.hl7.header import peek_header
-from bridge.domain.routing import Destination, PayloadFormat, TransportKind
+from bridge.domain.routing import AckConvention, Destination, PayloadFormat, TransportKind
 from bridge.entrypoints.mllp import MllpServer
 from bridge.entrypoints.runner import running_bridge
-from bridge.service.outbound import HL7_V2
+from bridge.service.delivery.outbound import HL7_V2
 from takecare_sim import build_admission, generate_admissions
 
 ADMISSIONS = generate_admissions(5, seed=21)
@@ -101,9 +102,9 @@ async def connector() -> AsyncIterator[MllpConnector]:
     [
         ("AA", Outcome.DELIVERED),
         ("CA", Outcome.DELIVERED),
-        ("AE", Outcome.TRANSIENT),
+        ("AE", Outcome.PERMANENT),  # an error in the content: the same message never goes in
         ("CE", Outcome.TRANSIENT),
-        ("AR", Outcome.PERMANENT),
+        ("AR", Outcome.TRANSIENT),  # refused for reasons unrelated to content: send again later
         ("CR", Outcome.PERMANENT),
     ],
 )
@@ -223,8 +224,27 @@ async def test_delivering_to_a_running_bridge_over_mllp(
         accepted = await connector.send(outbound(receiver.mllp_port, a01("TC0001")))
         broken = a01("TC0002").replace("^^^&1.2.752.129.2.1.3.1&ISO^NNSWE", "")
         refused = await connector.send(outbound(receiver.mllp_port, broken))
-    # Then the first is delivered (AA after commit) and the second refused for good (AR)
+    # Then the first is delivered (AA after commit) and the second refused for good (AE: its
+    # content is wrong)
     assert accepted.outcome is Outcome.DELIVERED
     assert refused.outcome is Outcome.PERMANENT
-    assert refused.error is not None and refused.error.startswith("receiver answered AR:")
+    assert refused.error is not None and refused.error.startswith("receiver answered AE:")
     assert ADMISSIONS[0].patient.identifier not in refused.error
+
+
+@pytest.mark.parametrize(
+    ("code", "outcome"),
+    [("AE", Outcome.TRANSIENT), ("AR", Outcome.PERMANENT), ("CR", Outcome.PERMANENT)],
+)
+async def test_a_legacy_destination_reads_ae_and_ar_the_old_way(
+    code: str, outcome: Outcome
+) -> None:
+    # Given a receiver declared ack_convention: legacy (AE try again, AR never)
+    reply = (
+        "MSH|^~\\&|R|F|B|S|20250101||ACK|A1|P|2.5\r"
+        f"MSA|{code}|TC0001\rERR||PID^1^3|102^Data type error^HL70357|E\r"
+    )
+    # When its ACK is classified
+    result = classify_ack(reply, "TC0001", convention=AckConvention.LEGACY)
+    # Then the old reading applies
+    assert result.outcome is outcome

@@ -1,8 +1,7 @@
 """The broker port's contract, run against every adapter on its real service.
 
-Parametrized by the ``broker_backend`` fixture: the database queue on a SQLite file, the
-database queue on PostgreSQL, and RabbitMQ. Every semantic ``bridge.transport.port`` promises
-is proven here once for all of them.
+Parametrized by the ``broker_backend`` fixture: every durable adapter (RabbitMQ) on its real
+service. Every semantic ``bridge.transport.port`` promises is proven here.
 """
 
 from __future__ import annotations

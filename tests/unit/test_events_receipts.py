@@ -12,7 +12,7 @@ import pytest
 from bridge.domain.errors import MessageRejected
 from bridge.domain.fhir.decode import decode_message_bundle
 from bridge.domain.fhir.outcome import operation_outcome, response_bundle
-from bridge.domain.hl7.ack import build_ack
+from bridge.domain.hl7.ack import AckIdentity, build_ack
 from bridge.domain.hl7.decode import decode_hl7
 from bridge.domain.hl7.header import peek_header
 from bridge.domain.model import EVENT_CODE_SYSTEM, EventCode, Receipt
@@ -101,14 +101,14 @@ def test_a_receipt_event_without_response_is_rejected() -> None:
 
 @pytest.mark.parametrize(
     ("ack_code", "code"),
-    [("AA", "ok"), ("CA", "ok"), ("AE", "transient-error"), ("CE", "transient-error"),
-     ("AR", "fatal-error"), ("CR", "fatal-error")],
+    [("AA", "ok"), ("CA", "ok"), ("AE", "fatal-error"), ("CE", "transient-error"),
+     ("AR", "transient-error"), ("CR", "fatal-error")],
 )  # fmt: skip
 def test_an_hl7_ack_decodes_to_a_receipt_event(ack_code: Any, code: str) -> None:
     # Given TakeCare's ACK for a notice the bridge sent (built the way the bridge builds ACKs)
     text = build_ack(
         peek_header(NOTICE), ack_code, "Arbetslistan låst" if code != "ok" else "",
-        control_id="TC-ACK-1", now=NOW,
+        control_id="TC-ACK-1", now=NOW, identity=AckIdentity("Treserva", "GOTLAND-SOF"),
     )  # fmt: skip
     # When the bridge decodes it
     event = decode_hl7(text)

@@ -48,6 +48,7 @@ def test_peek_header_reads_the_msh_fields_an_ack_needs() -> None:
         version="2.5",
         accept_ack_type="AL",
         application_ack_type="NE",
+        charset="UNICODE UTF-8",
     )
     assert header.enhanced_mode
 
@@ -88,9 +89,10 @@ def test_v25_and_later_reject_names_the_field_in_err_2_3_4_and_8(version: str) -
     # When the bridge rejects it
     ack = build_ack(header, "AR", "PID-3: personnummer check digit is wrong", "PID-3", NOW, "ACK-1")
     message = parse_er7(ack)
-    # Then the ACK goes back to the sender, in the sender's version, echoing MSH-10
-    assert message.msh.raw(3) == "Treserva"
-    assert message.msh.raw(4) == "GOTLAND-SOF"
+    # Then the ACK comes from the bridge, goes back to the sender, in the sender's version,
+    # echoing MSH-10
+    assert message.msh.raw(3) == "BRIDGE"
+    assert message.msh.raw(4) == "REGION-GOTLAND"
     assert message.msh.raw(5) == "TakeCare"
     assert message.msh.raw(6) == "SE2120000803"
     assert message.msh.raw(7) == "20240301101530+0100"

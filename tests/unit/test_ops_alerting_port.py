@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from bridge.config import Settings
-from bridge.service.alert_channels import AlertNotice, SmtpNotifier, SmtpSettings
-from bridge.service.alerts import DATABASE_UNREACHABLE, IncidentAlerting, build_alerting
+from bridge.service.operations.alert_channels import AlertNotice, SmtpNotifier, SmtpSettings
+from bridge.service.operations.alerts import DATABASE_UNREACHABLE, IncidentAlerting, build_alerting
 from bridge.store.db import Database
 from bridge.store.migrate import upgrade
 from bridge.store.tables import AlertIncidentRow

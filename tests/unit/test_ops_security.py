@@ -10,8 +10,8 @@ import pytest
 
 from bridge.entrypoints.ops.security import SessionKeys, safe_next
 from bridge.entrypoints.ops.timeline import step
-from bridge.service.history import HistoryEntry
-from bridge.service.users import Role, User, check_password, hash_password
+from bridge.service.operations.history import HistoryEntry
+from bridge.service.operations.users import Role, User, check_password, hash_password
 from bridge.store.db import Database
 
 AT = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)

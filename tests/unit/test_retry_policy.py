@@ -9,9 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bridge.domain.routing import Destination, RetrySettings
-from bridge.service.backoff import GiveUp, Retry, RetryPolicy, policy_for
-from bridge.service.dead_letters import DeadReason
-from bridge.service.receipts import receipt_timeout_for
+from bridge.service.delivery.backoff import GiveUp, Retry, RetryPolicy, policy_for
+from bridge.service.delivery.dead_letters import DeadReason
+from bridge.service.delivery.receipts import receipt_timeout_for
 
 
 def test_delays_grow_exponentially_with_jitter_up_to_the_cap() -> None:

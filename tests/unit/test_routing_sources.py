@@ -17,8 +17,8 @@ from sqlalchemy import select
 
 from bridge.bootstrap import Bridge
 from bridge.config import Settings
-from bridge.service.accept import AcceptStatus, Inbound
-from bridge.service.outbound import FHIR_JSON, HL7_V2
+from bridge.service.delivery.accept import AcceptStatus, Inbound
+from bridge.service.delivery.outbound import FHIR_JSON, HL7_V2
 from bridge.store.tables import MessageRow
 from takecare_sim import Sender, build_admission, generate_admissions
 from treserva_sim.outbound import Enrolment, HomeCareUnit, enrolment_bundle

@@ -43,7 +43,9 @@ class MllpConnector:
             except MllpError as failure:
                 outcome = Outcome.TRANSIENT if failure.transient else Outcome.PERMANENT
                 return SendResult(outcome, error=str(failure))
-            result = classify_ack(reply_text(reply), control_id)
+            result = classify_ack(
+                reply_text(reply), control_id, convention=message.destination.ack_convention
+            )
             if result.outcome is Outcome.TRANSIENT:
                 await line.client.close()
             return result

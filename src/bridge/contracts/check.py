@@ -1,7 +1,7 @@
 """``bridge contract check``: would the bridge accept this message, and if not, why not?
 
 The answer is the bridge's own: the message goes through the same decoder the entrypoints use
-(:func:`bridge.service.accept.decode`) and the answer is built by the same functions
+(:func:`bridge.service.delivery.accept.decode`) and the answer is built by the same functions
 (:mod:`bridge.entrypoints.replies`), so an HL7 message gets the ACK the bridge would send
 (only MSH-7 and the ACK's own MSH-10 differ from run to run) and a FHIR message gets the
 status and OperationOutcome or response Bundle. Nothing is stored and nothing is sent.
@@ -21,9 +21,10 @@ import orjson
 from bridge.contracts.er7_edit import field_value
 from bridge.contracts.model import Hl7Contract
 from bridge.domain.errors import MessageIgnored, MessageRejected
+from bridge.domain.hl7.ack_policy import AckContext
 from bridge.domain.hl7.header import peek_header
 from bridge.entrypoints.replies import fhir_answer, hl7_ack_for
-from bridge.service.accept import (
+from bridge.service.delivery.accept import (
     AcceptResult,
     AcceptStatus,
     Inbound,
@@ -31,7 +32,7 @@ from bridge.service.accept import (
     hl7_messages,
     hl7_text,
 )
-from bridge.service.outbound import FHIR_JSON, HL7_V2
+from bridge.service.delivery.outbound import FHIR_JSON, HL7_V2
 
 Format = Literal["hl7v2", "fhir"]
 BASE_URL = "http://127.0.0.1:8080"
@@ -63,12 +64,17 @@ def detect_format(body: bytes) -> Format:
 
 
 def check_message(
-    body: bytes, contracts: list[Hl7Contract] | None = None, base_url: str = BASE_URL
+    body: bytes,
+    contracts: list[Hl7Contract] | None = None,
+    base_url: str = BASE_URL,
+    *,
+    context: AckContext | None = None,
 ) -> list[CheckResult]:
-    """One result per message (an HL7 FHS/BHS batch holds several)."""
+    """One result per message (an HL7 FHS/BHS batch holds several). ``context``: who the bridge
+    is and its sources' acknowledgement conventions (default: the standard rules)."""
     if detect_format(body) == "fhir":
         return [_check_fhir(body, base_url)]
-    return [_check_hl7(raw, contracts or []) for raw in hl7_messages(body)]
+    return [_check_hl7(raw, contracts or [], context) for raw in hl7_messages(body)]
 
 
 def _result(inbound: Inbound) -> AcceptResult:
@@ -79,13 +85,13 @@ def _result(inbound: Inbound) -> AcceptResult:
     except MessageRejected as rejected:
         return AcceptResult(AcceptStatus.REJECTED, error=rejected)
     except MessageIgnored:
-        return AcceptResult(AcceptStatus.ACCEPTED)
+        return AcceptResult(AcceptStatus.IGNORED, message_id="filtered")
     return AcceptResult(AcceptStatus.ACCEPTED, event=event)
 
 
-def _check_hl7(raw: bytes, contracts: list[Hl7Contract]) -> CheckResult:
+def _check_hl7(raw: bytes, contracts: list[Hl7Contract], context: AckContext | None) -> CheckResult:
     result = _result(Inbound(raw, HL7_V2, "contract-check", "contract-check"))
-    answer = hl7_ack_for(result, raw)
+    answer = hl7_ack_for(result, raw, context)
     if result.error is not None:
         error = result.error
         return CheckResult("hl7v2", False, answer, None, None, error.reason, error.location)

@@ -17,7 +17,7 @@ import orjson
 from bridge.domain.fhir.decode import decode_message_bundle
 from bridge.domain.hl7.decode import decode_hl7
 from bridge.domain.routing import Destination
-from bridge.service.outbound import OutboundEncoder
+from bridge.service.delivery.outbound import OutboundEncoder
 
 BRIDGE_FHIR = "http://127.0.0.1:8080/fhir"
 DESTINATIONS = {"treserva": "http://127.0.0.1:8081/fhir", "takecare": "http://127.0.0.1:8082/fhir"}

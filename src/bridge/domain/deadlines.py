@@ -6,7 +6,7 @@ the hospital, delivered to, or receipted by every recipient) *within* a time. Ti
 in Europe/Stockholm: ``hours`` are elapsed hours (24 h across a daylight-saving change is still
 24 h), ``days`` are calendar days at the same local clock time, ``end_of_day`` runs to the end of
 that local day. The defaults (:data:`DEFAULT_RULES`) come from Lag (2017:612) as DOMAIN.md
-gives it; a rules file overrides them (``bridge.service.deviations.load_rule_book``).
+gives it; a rules file overrides them (``bridge.service.care.deviations.load_rule_book``).
 
 :func:`evaluate` answers, at a given ``now``, for every rule: met, late (and by how much),
 missing (the deadline passed, nothing came), pending, withdrawn or cancelled (the anchor was

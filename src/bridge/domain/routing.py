@@ -51,6 +51,15 @@ def invalid(problems: Iterable[tuple[Location, str, str, object]]) -> Validation
     )
 
 
+class AckConvention(StrEnum):
+    """How a system's HL7 v2 acknowledgements read: ``standard`` (HL7 v2 chapter 2: AE an error
+    in the content, AR not taken for other reasons) or ``legacy`` (the bridge's answers before
+    issue 11: AR refused for good, AE try again); docs/hl7-conformance.md."""
+
+    STANDARD = "standard"
+    LEGACY = "legacy"
+
+
 class RetrySettings(BaseModel):
     """How a destination's transient failures are retried (exponential backoff with jitter)."""
 
@@ -78,6 +87,11 @@ class Destination(BaseModel):
     retry: RetrySettings = RetrySettings()
     receipt_timeout_seconds: float | None = Field(
         default=None, gt=0, description="Deliveries without a receipt this long become unreceipted."
+    )
+    ack_convention: AckConvention = Field(
+        default=AckConvention.STANDARD,
+        description="How this HL7 v2 receiver's ACKs read (standard: AE refused for good, AR "
+        "retried; legacy: the reverse).",
     )
 
     @model_validator(mode="after")
@@ -117,6 +131,38 @@ def _address_problem(address: str, transport: TransportKind) -> str | None:
     return None
 
 
+class Acknowledgements(BaseModel):
+    """A source's HL7 v2 acknowledgement settings.
+
+    ``return_address``: where application ACKs (enhanced mode, MSH-16) go, ``mllp://host:port``
+    or an ``http(s)://`` URL they are posted to; none: the bridge cannot send them, and a
+    content error is answered CE on the connection instead (docs/hl7-conformance.md).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    convention: AckConvention = AckConvention.STANDARD
+    return_address: str | None = None
+
+    @model_validator(mode="after")
+    def _address_readable(self) -> Acknowledgements:
+        address = self.return_address
+        if address is None:
+            return self
+        kind = TransportKind.MLLP if address.startswith(("mllp:", "tcp:")) else TransportKind.HTTP
+        problem = _address_problem(address, kind)
+        if problem is not None:
+            raise invalid([(("return_address",), "return_address", problem, address)])
+        return self
+
+    @property
+    def return_transport(self) -> TransportKind | None:
+        if self.return_address is None:
+            return None
+        mllp = self.return_address.startswith(("mllp:", "tcp:"))
+        return TransportKind.MLLP if mllp else TransportKind.HTTP
+
+
 class Source(BaseModel):
     """A sending system, recognised by what its messages say they come from.
 
@@ -131,6 +177,7 @@ class Source(BaseModel):
     name: Name
     facilities: tuple[Label, ...] = ()
     applications: tuple[Label, ...] = ()
+    acknowledgements: Acknowledgements = Acknowledgements()
 
     @model_validator(mode="after")
     def _identified(self) -> Source:
@@ -140,9 +187,10 @@ class Source(BaseModel):
         return self
 
     def matches(self, origin: MessageOrigin) -> bool:
-        return _among(origin.sending_facility, self.facilities) and _among(
-            origin.sending_application, self.applications
-        )
+        return self.matches_names(origin.sending_facility, origin.sending_application)
+
+    def matches_names(self, facility: str | None, application: str | None) -> bool:
+        return _among(facility, self.facilities) and _among(application, self.applications)
 
 
 def _among(value: str | None, allowed: tuple[str, ...]) -> bool:
@@ -260,6 +308,14 @@ class RoutingTable(BaseModel):
         for source in self.sources:
             if source.matches(origin):
                 return source.name
+        return None
+
+    def source_named(self, facility: str | None, application: str | None) -> Source | None:
+        """The first source whose definition these sender names match (for acknowledgements,
+        which are answered also for messages too broken to decode)."""
+        for source in self.sources:
+            if source.matches_names(facility, application):
+                return source
         return None
 
     def route(self, event: CareTransitionEvent, source: str) -> list[Destination]:

@@ -7,7 +7,7 @@ import asyncio
 import typer
 
 from bridge.config import Settings
-from bridge.service.audit import Verification, verify
+from bridge.service.operations.audit import Verification, verify
 from bridge.store.db import Database
 
 app = typer.Typer(help="The audit log: verify its hash chain.", no_args_is_help=True)

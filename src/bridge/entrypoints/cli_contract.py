@@ -14,6 +14,7 @@ from bridge.entrypoints.cli_output import AsJson, echo_json
 if TYPE_CHECKING:
     from bridge.contracts.check import CheckResult
     from bridge.contracts.loader import ContractSet
+    from bridge.domain.hl7.ack_policy import AckContext
 
 app = typer.Typer(help="Contract tests for the bridge's interfaces.", no_args_is_help=True)
 
@@ -118,13 +119,26 @@ def check(
         raise typer.Exit(2) from None
     found = _contract_set(contracts)
     hl7 = [c for c in found.contracts if isinstance(c, Hl7Contract)]
-    results = check_message(body, hl7)
+    results = check_message(body, hl7, context=_ack_context())
     if as_json:
         typer.echo(json.dumps([answer_json(result) for result in results], indent=2))
     else:
         for number, result in enumerate(results, start=1):
             typer.echo(_describe(number, len(results), result))
     raise typer.Exit(0 if all(result.accepted for result in results) else 1)
+
+
+def _ack_context() -> AckContext:
+    """Answer as this installation would: its BRIDGE_HL7_* identity and its routing file's
+    sources (a source may keep the legacy acknowledgement convention)."""
+    from bridge.config import Settings
+    from bridge.domain.hl7.ack import AckIdentity
+    from bridge.domain.hl7.ack_policy import AckContext
+    from bridge.routing_file import load_routing
+
+    settings = Settings()
+    identity = AckIdentity(settings.hl7_application, settings.hl7_facility)
+    return AckContext(identity, load_routing(settings))
 
 
 def _describe(number: int, total: int, result: CheckResult) -> str:

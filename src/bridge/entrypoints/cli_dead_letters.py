@@ -19,7 +19,7 @@ import typer
 from bridge.config import Settings
 from bridge.entrypoints.cli_output import AsJson, dumps, iso
 from bridge.service.clock import SystemClock
-from bridge.service.dead_letters import (
+from bridge.service.delivery.dead_letters import (
     DeadLetterFilter,
     DeadLetterNotFound,
     DeadLetters,

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from bridge.config import Settings
 from bridge.entrypoints.cli_output import AsJson, echo_json, iso
 from bridge.service.clock import SystemClock
-from bridge.service.receipts import Receipts, UnreceiptedNotice
+from bridge.service.delivery.receipts import Receipts, UnreceiptedNotice
 from bridge.store.db import Database
 from bridge.store.tables import DeliveryRow
 

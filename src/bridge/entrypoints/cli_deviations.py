@@ -21,8 +21,7 @@ from bridge.config import Settings
 from bridge.domain.episodes import STOCKHOLM
 from bridge.entrypoints.cli_output import AsJson
 from bridge.routing_file import load_routing
-from bridge.service.clock import SystemClock
-from bridge.service.deviations import (
+from bridge.service.care.deviations import (
     DeadlineMonitor,
     DeviationFilter,
     DeviationNotFound,
@@ -31,6 +30,7 @@ from bridge.service.deviations import (
     RuleFileError,
     load_rule_book,
 )
+from bridge.service.clock import SystemClock
 from bridge.store.db import Database
 
 app = typer.Typer(

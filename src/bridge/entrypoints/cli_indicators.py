@@ -13,9 +13,9 @@ import typer
 from bridge.config import Settings
 from bridge.domain.indicators import IndicatorValue, Month
 from bridge.entrypoints.cli_output import AsJson, echo_json
+from bridge.service.care.deviations import RuleFileError, load_rule_book
+from bridge.service.care.indicators import Indicators
 from bridge.service.clock import SystemClock
-from bridge.service.deviations import RuleFileError, load_rule_book
-from bridge.service.indicators import Indicators
 from bridge.store.db import Database
 
 app = typer.Typer(

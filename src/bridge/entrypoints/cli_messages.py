@@ -14,9 +14,10 @@ import typer
 
 from bridge.config import Settings
 from bridge.entrypoints.cli_output import AsJson, echo_json, iso
-from bridge.service import audit
-from bridge.service.history import find_message_id, message_history
-from bridge.service.operations import (
+from bridge.service.operations import audit
+from bridge.service.operations.history import find_message_id, message_history
+from bridge.service.operations.operations import (
+    OUTCOMES,
     MessageFilter,
     MessageSummary,
     PatientNotRecognised,
@@ -71,10 +72,13 @@ def list_command(
     since: Annotated[
         str | None, typer.Option(help="Only received since: 30m, 2h, 1d or an ISO time.")
     ] = None,
+    outcome: Annotated[str | None, typer.Option(help=_OUTCOME_HELP)] = None,
     as_json: AsJson = False,
 ) -> None:
     """The latest messages as a table (patients masked)."""
-    where = MessageFilter(event_code=event, status=status, received_from=_since(since))
+    where = MessageFilter(
+        event_code=event, status=status, received_from=_since(since), outcome=_outcome(outcome)
+    )
     _print(asyncio.run(_search(Settings(), where, limit)), as_json=as_json)
 
 
@@ -89,10 +93,14 @@ def search_command(
     status: Annotated[str | None, typer.Option(help="A delivery state.")] = None,
     since: Annotated[str | None, typer.Option(help="30m, 2h, 1d or an ISO time.")] = None,
     until: Annotated[str | None, typer.Option(help="An ISO time.")] = None,
+    outcome: Annotated[str | None, typer.Option(help=_OUTCOME_HELP)] = None,
     limit: Annotated[int, typer.Option()] = 100,
     as_json: AsJson = False,
 ) -> None:
-    """Find messages by patient, id, event type, delivery state and time; as a table."""
+    """Find answered messages by patient, id, event type, delivery state, outcome and time.
+
+    Every message the bridge answered is found: accepted (routed, or not routed), filtered (with
+    the rule) and rejected (with the reason)."""
     where = MessageFilter(
         reference=reference,
         event_code=event,
@@ -100,6 +108,7 @@ def search_command(
         received_to=_since(until),
         patient=patient,
         status=status,
+        outcome=_outcome(outcome),
     )
     try:
         found = asyncio.run(_search(Settings(), where, limit, audited=bool(patient or reference)))
@@ -130,6 +139,15 @@ async def _search(
     return found
 
 
+_OUTCOME_HELP = f"Only this outcome: {', '.join(OUTCOMES)}."
+
+
+def _outcome(text: str | None) -> str | None:
+    if text is not None and text not in OUTCOMES:
+        raise typer.BadParameter(f"{text!r}: one of {', '.join(OUTCOMES)}")
+    return text
+
+
 def _since(text: str | None) -> datetime | None:
     if not text:
         return None
@@ -144,6 +162,14 @@ def _since(text: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _what_happened(message: MessageSummary) -> str:
+    if message.reason is None:
+        return ", ".join(f"{d}: {s}" for d, s in message.deliveries.items()) or "-"
+    where = f"{message.location}: " if message.location else ""
+    rule = f"rule {message.rule}: " if message.rule else ""
+    return f"{rule}{where}{message.reason}"
+
+
 def _print(found: list[MessageSummary], *, as_json: bool = False) -> None:
     if as_json:
         echo_json([{**asdict(message), "control_id": message.control_id} for message in found])
@@ -152,13 +178,14 @@ def _print(found: list[MessageSummary], *, as_json: bool = False) -> None:
         typer.echo("no message matches")
         return
     header = (
-        f"{'RECEIVED (ISO 8601)':<25}  {'EVENT':<27} {'PATIENT':<14} {'CONTROL ID':<24} DELIVERY"
+        f"{'RECEIVED (ISO 8601)':<25}  {'OUTCOME':<10} {'EVENT':<27} {'PATIENT':<14} "
+        f"{'CONTROL ID':<24} DELIVERY / REASON"
     )
     typer.echo(header)
     for message in found:
-        deliveries = ", ".join(f"{d}: {s}" for d, s in message.deliveries.items()) or "-"
         typer.echo(
-            f"{iso(message.received_at):<25}  {message.event_code:<27} "
-            f"{message.patient_masked:<14} {message.control_id[:24]:<24} {deliveries}"
+            f"{iso(message.received_at):<25}  {message.outcome:<10} "
+            f"{message.event_code:<27} {message.patient_masked:<14} "
+            f"{message.control_id[:24]:<24} {_what_happened(message)}"
         )
     typer.echo(f"{len(found)} message(s), newest first; `bridge messages show ID` for one")

@@ -19,7 +19,7 @@ import typer
 from bridge.config import Settings
 from bridge.entrypoints.cli_output import AsJson, echo_json, iso
 from bridge.service.clock import SystemClock
-from bridge.service.users import Role, UserError, Users, generate_password
+from bridge.service.operations.users import Role, UserError, Users, generate_password
 from bridge.store.db import Database
 from bridge.store.migrate import upgrade
 

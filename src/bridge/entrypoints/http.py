@@ -16,13 +16,14 @@ from bridge import __version__
 from bridge.bootstrap import Bridge
 from bridge.domain.fhir.capability import capability_statement
 from bridge.domain.fhir.outcome import operation_outcome
+from bridge.domain.hl7.batch_ack import batch_of_acks, is_batch
 from bridge.entrypoints.landing import landing_router
 from bridge.entrypoints.ops import ops_router
-from bridge.entrypoints.replies import fhir_answer, hl7_ack_for
+from bridge.entrypoints.replies import fhir_answer, fhir_request_problem, hl7_reply
 from bridge.logging_setup import correlation_id
 from bridge.metrics import metrics_router
-from bridge.service.accept import Inbound, hl7_messages
-from bridge.service.outbound import FHIR_JSON, HL7_V2
+from bridge.service.delivery.accept import Inbound, hl7_messages, hl7_text
+from bridge.service.delivery.outbound import FHIR_JSON, HL7_V2
 
 HL7_MEDIA = "application/hl7-v2"
 
@@ -65,8 +66,14 @@ def create_app(bridge: Bridge) -> FastAPI:
         acks = []
         for raw in hl7_messages(body):
             result = await bridge.accept(Inbound(raw, HL7_V2, "http", correlation_id.get()))
-            acks.append(hl7_ack_for(result, raw))
-        return Response("".join(acks).encode(), media_type=HL7_MEDIA)
+            reply = hl7_reply(result, raw, bridge.ack_context)
+            if reply.send:
+                acks.append(reply.body)
+        text = hl7_text(body)
+        if is_batch(text):
+            answer = batch_of_acks(text, acks, identity=bridge.ack_context.identity)
+            return Response(answer, media_type=HL7_MEDIA)
+        return Response(b"".join(acks), media_type=HL7_MEDIA)
 
     @app.post(
         "/fhir/$process-message",
@@ -75,6 +82,13 @@ def create_app(bridge: Bridge) -> FastAPI:
         description="Answers with a response message Bundle, or an OperationOutcome.",
     )
     async def process_message(request: Request) -> Response:
+        refused = fhir_request_problem(
+            request.headers.get("content-type"),
+            request.headers.get("accept"),
+            request.query_params.get("async"),
+        )
+        if refused is not None:
+            return FhirJSONResponse(refused[1], status_code=refused[0])
         body = await request.body()
         if len(body) > limit:
             outcome = operation_outcome("message too large", None, "too-costly")

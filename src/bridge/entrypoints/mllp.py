@@ -1,7 +1,8 @@
 """MLLP listener: a generic asyncio server speaking HL7's Minimal Lower Layer Protocol.
 
 A frame is ``0x0B <message> 0x1C 0x0D``. The server hands each message's raw bytes to a handler
-and writes the handler's reply back, framed. It knows nothing about HL7: decoding and building
+and writes the handler's reply back, framed; an empty reply writes nothing (a sender that asked
+for no accept acknowledgement). It knows nothing about HL7: decoding and building
 ACKs is the handler's job.
 
 Choices worth knowing:
@@ -301,6 +302,10 @@ class MllpServer:
             reply = await self._reply_for(conn, raw)
             if reply is None:
                 return False
+            if not reply:
+                # The handler answers nothing (HL7 enhanced mode, MSH-15 NE/ER/SU not met):
+                # write no frame, keep the connection for the next message.
+                return not self._closing
             writer.write(frame(reply))
             async with asyncio.timeout(self._idle_timeout):
                 await writer.drain()

@@ -16,17 +16,15 @@ import uvicorn
 
 from bridge.bootstrap import Bridge
 from bridge.config import Settings
-from bridge.domain.hl7.ack import build_ack
-from bridge.domain.hl7.header import peek_header
 from bridge.entrypoints.amqp import AmqpInbound, AmqpReply, InboundAmqpMessage
 from bridge.entrypoints.amqp import Outcome as AmqpOutcome
 from bridge.entrypoints.http import create_app
 from bridge.entrypoints.mllp import MllpServer
-from bridge.entrypoints.replies import UNAVAILABLE_TEXT, fhir_answer, hl7_ack_for
+from bridge.entrypoints.replies import fhir_answer, hl7_reply, unavailable_reply
 from bridge.entrypoints.startup import dependency_failure, port_failure
 from bridge.logging_setup import correlation_id
-from bridge.service.accept import AcceptStatus, Inbound, hl7_text
-from bridge.service.outbound import FHIR_JSON, HL7_V2
+from bridge.service.delivery.accept import AcceptStatus, Inbound
+from bridge.service.delivery.outbound import FHIR_JSON, HL7_V2
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +33,19 @@ def mllp_handler(bridge: Bridge) -> Callable[[bytes], Awaitable[bytes]]:
     async def handle(raw: bytes) -> bytes:
         correlation_id.set(str(uuid.uuid4()))
         result = await bridge.accept(Inbound(raw, HL7_V2, "mllp", correlation_id.get()))
-        return hl7_ack_for(result, raw).encode()
+        reply = hl7_reply(result, raw, bridge.ack_context)
+        return reply.body if reply.send else b""
 
     return handle
 
 
-def mllp_error_reply(raw: bytes, error: BaseException) -> bytes:
-    """A handler failure the bridge did not foresee: AE, so the sender keeps the message."""
-    log.error("MLLP handler failed: %s", type(error).__name__)
-    return build_ack(peek_header(hl7_text(raw)), "AE", text=UNAVAILABLE_TEXT).encode()
+def mllp_error_reply_for(bridge: Bridge) -> Callable[[bytes, BaseException], bytes]:
+    def reply(raw: bytes, error: BaseException) -> bytes:
+        """A handler failure the bridge did not foresee: not committed, so AR (resend later)."""
+        log.error("MLLP handler failed: %s", type(error).__name__)
+        return unavailable_reply(raw, bridge.ack_context)
+
+    return reply
 
 
 _AMQP_OUTCOME: dict[AcceptStatus, AmqpOutcome] = {
@@ -64,7 +66,8 @@ def amqp_accept(bridge: Bridge) -> Callable[[InboundAmqpMessage], Awaitable[Amqp
         )
         result = await bridge.accept(inbound)
         if message.content_type == HL7_V2:
-            body = hl7_ack_for(result, message.body).encode()
+            # The reply_to queue always gets the answer (an empty one would tell nothing).
+            body = hl7_reply(result, message.body, bridge.ack_context).body
             content_type = HL7_V2
         else:
             _, answer = fhir_answer(result, message.body, bridge.settings.public_base_url)
@@ -123,7 +126,7 @@ async def running_bridge(
             settings.mllp_host,
             settings.mllp_port,
             max_message_bytes=settings.max_message_bytes,
-            on_handler_error=mllp_error_reply,
+            on_handler_error=mllp_error_reply_for(bridge),
         )
         try:
             await mllp.start()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Executable, Result, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -35,6 +35,20 @@ def sync_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+async def core(
+    session: AsyncSession, statement: Executable, rows: Any = None
+) -> Result[*tuple[Any, ...]]:
+    """Run a Core statement on the session's connection, in its transaction.
+
+    ``session.execute`` sends even a plain INSERT of dicts through the ORM's bulk paths; on
+    the hot path that bookkeeping cost more than the statement (docs/performance.md).
+    """
+    connection = await session.connection()
+    if rows is None:
+        return await connection.execute(statement)
+    return await connection.execute(statement, rows)
+
+
 def is_sqlite(url: str) -> bool:
     return make_url(url).drivername.startswith("sqlite")
 
@@ -56,6 +70,10 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(async_url(url), **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        else:
+            # A batch's rows as one multi-row INSERT, not psycopg's pipelined executemany: the
+            # per-row Python cost of the pipeline was the largest driver cost (performance.md).
+            self.engine.sync_engine.dialect.use_insertmanyvalues_wo_returning = True
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     def session(self) -> AsyncSession:

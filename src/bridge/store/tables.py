@@ -8,7 +8,6 @@ Tables:
 - ``receipts``: every receipt a receiving system sent back, matched to its delivery.
 - ``alert_outbox``: alerts waiting to be handed to the alerting port (raise or resolve).
 - ``audit_log``: append-only record of every state change and action.
-- ``queue_entries``: the embedded durable queue used when no broker is configured.
 - ``audit_chain_head``, ``ops_users``, ``ops_secrets``, ``alert_incidents``: operations (the
   audit hash chain's head, dashboard users, shared secrets, one row per alert incident).
 - ``care_episodes``, ``care_episode_notices``, ``homecare_enrolments``, ``deviations``,
@@ -19,7 +18,7 @@ Tables:
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -29,6 +28,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
     event,
@@ -90,6 +90,8 @@ class DeliveryRow(Base):
     __table_args__ = (
         UniqueConstraint("destination", "patient_key", "seq", name="uq_deliveries_order"),
         Index("ix_deliveries_due", "status", "next_attempt_at"),
+        # The relay's claim per destination while another destination's breaker is open.
+        Index("ix_deliveries_destination_due", "destination", "status", "next_attempt_at"),
         Index("ix_deliveries_receipt_due", "receipt_state", "receipt_due_at"),
     )
 
@@ -180,24 +182,11 @@ class AuditRow(Base):
     action: Mapped[str] = mapped_column(String(32))
     actor: Mapped[str] = mapped_column(String(64))
     detail: Mapped[str] = mapped_column(Text)
-    # The hash chain (service/audit.py): position, the previous row's hash, this row's hash.
+    # The hash chain (service/operations/audit.py): position, the previous row's hash, this
+    # row's hash.
     seq: Mapped[int | None] = mapped_column(BigInteger, unique=True, nullable=True)
     prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     row_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
-
-
-class QueueEntryRow(Base):
-    __tablename__ = "queue_entries"
-    __table_args__ = (Index("ix_queue_ready", "destination", "available_at"),)
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    destination: Mapped[str] = mapped_column(String(64))
-    body: Mapped[str] = mapped_column(Text)
-    enqueued_at: Mapped[datetime] = mapped_column()
-    available_at: Mapped[datetime] = mapped_column()
-    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
-    deliveries: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class InboundSeenRow(Base):
@@ -213,7 +202,8 @@ class InboundSeenRow(Base):
 
 
 class AuditChainHeadRow(Base):
-    """The audit hash chain's head: one row, locked by every append (service/audit.py)."""
+    """The audit hash chain's head: one row, locked by every append
+    (service/operations/audit.py)."""
 
     __tablename__ = "audit_chain_head"
 
@@ -256,7 +246,7 @@ class AlertIncidentRow(Base):
     """One incident per key while it is open: the alert and the recovery are sent once each.
 
     The partial unique index makes "open an incident" a race one process wins, whichever
-    processes see the problem at the same time (service/alerts.py).
+    processes see the problem at the same time (service/operations/alerts.py).
     """
 
     __tablename__ = "alert_incidents"
@@ -291,7 +281,8 @@ class AlertIncidentRow(Base):
     channels_done: Mapped[str] = mapped_column(String(200), default="")
 
 
-# --- care episodes, deadlines and deviations (migration 0004; service/episodes.py, deviations.py)
+# --- care episodes, deadlines and deviations
+# (migration 0004; service/care/episodes.py, deviations.py)
 
 
 class CareEpisodeRow(Base):
@@ -412,3 +403,60 @@ class DeviationNoteRow(Base):
     author: Mapped[str] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(16))
     text: Mapped[str] = mapped_column(Text)
+
+
+class MessageOutcomeRow(Base):
+    """An answered message that is not in ``messages``: filtered (acknowledged, forwarded
+    nowhere, with the rule that decided) or rejected (with the reason and the payload, its
+    personnummer and addresses masked). Written by service/operations/message_outcomes.py."""
+
+    __tablename__ = "message_outcomes"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(16), index=True)
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    source: Mapped[str] = mapped_column(String(64))
+    entrypoint: Mapped[str] = mapped_column(String(16))
+    content_type: Mapped[str] = mapped_column(String(64))
+    sending_facility: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    control_id: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
+    message_type: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reason: Mapped[str] = mapped_column(Text)
+    rule: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    location: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    error_code: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    payload_masked: Mapped[str] = mapped_column(Text)
+    correlation_id: Mapped[str] = mapped_column(String(64))
+
+
+class ApplicationAckRow(Base):
+    """An HL7 v2 application acknowledgement (enhanced mode, MSH-16) owed to a sender.
+
+    ``waiting``: for the message's deliveries to be receipted or to fail for good; ``due``: to
+    be sent to ``return_address``; then ``sent``, ``failed`` (gave up) or ``not_wanted`` (MSH-16
+    does not ask for this outcome). Written by service/delivery/application_acks.py.
+    """
+
+    __tablename__ = "application_acks"
+    __table_args__ = (Index("ix_application_acks_due", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(36), unique=True)
+    source: Mapped[str] = mapped_column(String(64))
+    header: Mapped[str] = mapped_column(Text)
+    return_address: Mapped[str] = mapped_column(String(300))
+    state: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str | None] = mapped_column(String(2), nullable=True)
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    location: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    error_code: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column()
+    next_attempt_at: Mapped[datetime] = mapped_column()
+    sent_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+def table_of(row: type[Base]) -> Table:
+    """A mapped class's table, typed for Core statements."""
+    return cast(Table, row.__table__)

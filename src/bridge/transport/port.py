@@ -1,7 +1,9 @@
 """The broker port: how a delivery task travels from the relay to a delivery worker.
 
-Two adapters implement it — RabbitMQ (aio-pika) and a durable queue inside the database — and
-one shared test suite (``tests/integration/test_transport_contract.py``) runs against both.
+RabbitMQ (aio-pika) implements it durably, proven by the shared suite
+``tests/integration/test_transport_contract.py``. Without a broker, :mod:`.local` hands tasks to
+this process's workers: there the outbox row and its lease are what is durable, so it keeps the
+port's shape, not the durability promises below.
 
 Semantics every adapter keeps:
 - ``publish`` returns only once the task is durable (publisher confirm / committed row); it

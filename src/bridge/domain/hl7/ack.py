@@ -1,6 +1,8 @@
 """HL7 v2 acknowledgements: building the ACK the bridge answers with, reading one it receives.
 
-The ACK swaps sender and receiver, echoes MSH-10 in MSA-2 and keeps the sender's version. Where
+The ACK names the bridge as its sender (MSH-3/4, configurable) and the message's sender as its
+receiver (MSH-5/6), echoes MSH-10 in MSA-2, keeps the sender's version and echoes its character
+set (MSH-18; the caller encodes the text in it, see :mod:`bridge.domain.hl7.charsets`). Where
 the text goes depends on the version: MSA-3 and ERR-1 (ELD) up to v2.4, ERR-2 (ERL), ERR-3
 (table 0357), ERR-4 and ERR-8 from v2.5. Personnummer are masked in every text it writes.
 """
@@ -13,6 +15,7 @@ from datetime import datetime
 from typing import Literal, NamedTuple, get_args
 
 from bridge.domain.errors import MessageRejected
+from bridge.domain.hl7.charsets import CHARACTER_SETS
 from bridge.domain.hl7.er7 import parse_er7
 from bridge.domain.hl7.header import Hl7Header
 from bridge.domain.hl7.profile import DEFAULT_VERSION, version_key
@@ -30,6 +33,7 @@ ERROR_CODES = {
     "102": "Data type error",
     "103": "Table value not found",
     "200": "Unsupported message type",
+    "202": "Unsupported processing id",
     "203": "Unsupported version id",
     "207": "Application internal error",
 }
@@ -42,8 +46,18 @@ _REJECTION_CODES = {
     "code-invalid": "103",
     "not-supported": "103",
 }
-_FIELD_ERROR_CODES = {"MSH-9": "200", "MSH-12": "203"}
+_FIELD_ERROR_CODES = {"MSH-9": "200", "MSH-11": "202", "MSH-12": "203"}
 _LOCATION = re.compile(r"([A-Z][A-Z0-9]{2})(?:\[(\d{1,4})\])?(?:-(\d{1,4})(?:-(\d{1,4}))?)?\Z")
+
+
+class AckIdentity(NamedTuple):
+    """Who answers: MSH-3 (sending application) and MSH-4 (sending facility) of every ACK."""
+
+    application: str = "BRIDGE"
+    facility: str = "REGION-GOTLAND"
+
+
+BRIDGE_IDENTITY = AckIdentity()
 
 
 class AckResult(NamedTuple):
@@ -63,16 +77,20 @@ def build_ack(
     control_id: str | None = None,
     *,
     error_code: str | None = None,
+    identity: AckIdentity = BRIDGE_IDENTITY,
+    ack_types: tuple[str, str] = ("", ""),
 ) -> str:
     """An ER7 ACK answering the message ``header`` was read from (None: nothing was readable).
 
     ``error_code`` is the table 0357 code for ERR-3; when not given it is worked out from
     ``code`` and ``error_location`` (see :func:`error_code_for` to get it from a rejection).
+    ``ack_types`` fills MSH-15/16 of the ACK itself: empty for an answer on the connection,
+    ("AL", "NE") for an application ACK the bridge sends as a message of its own.
     """
     version = _ack_version(header)
     key = version_key(version) or (2, 5)
     segments = [
-        _msh(header, version, key, now, control_id),
+        _msh(header, version, key, now, control_id, identity, ack_types),
         _msa(header, code, text, key),
     ]
     if code not in ("AA", "CA"):
@@ -88,6 +106,8 @@ def ack_for_rejection(
     code: AckCode = "AR",
     now: datetime | None = None,
     control_id: str | None = None,
+    identity: AckIdentity = BRIDGE_IDENTITY,
+    ack_types: tuple[str, str] = ("", ""),
 ) -> str:
     """The ACK for a message decoding rejected: its location, reason and 0357 code."""
     return build_ack(
@@ -98,6 +118,8 @@ def ack_for_rejection(
         now,
         control_id,
         error_code=error_code_for(rejection),
+        identity=identity,
+        ack_types=ack_types,
     )
 
 
@@ -132,6 +154,8 @@ def _msh(
     key: tuple[int, ...],
     now: datetime | None,
     control_id: str | None,
+    identity: AckIdentity,
+    ack_types: tuple[str, str],
 ) -> str:
     incoming = header or Hl7Header()
     trigger = incoming.trigger_event
@@ -141,8 +165,8 @@ def _msh(
     message_type = f"ACK^{trigger}{structure}" if trigger else "ACK"
     processing = incoming.processing_id[:1]
     fields = [
-        _hd(incoming.receiving_application),
-        _hd(incoming.receiving_facility),
+        esc(identity.application),
+        esc(identity.facility),
         _hd(incoming.sending_application),
         _hd(incoming.sending_facility),
         format_ts(now or datetime.now(STOCKHOLM).replace(microsecond=0)),
@@ -152,6 +176,11 @@ def _msh(
         processing if processing in ("P", "T", "D") else "P",
         version,
     ]
+    # Echo only a set the bridge writes in; an answer to any other goes out in UTF-8 saying so
+    # by leaving MSH-18 empty (its ERR names MSH-18).
+    charset = incoming.charset if incoming.charset.upper() in CHARACTER_SETS else ""
+    if any(ack_types) or charset:
+        fields += ["", "", ack_types[0], ack_types[1], "", esc(charset)]
     return "MSH|^~\\&|" + join_fields(fields)
 
 

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from pydantic import ValidationError
 
 from bridge.domain.errors import MessageIgnored, MessageRejected
+from bridge.domain.hl7.ack_policy import ACK_CONDITIONS
 from bridge.domain.hl7.decode_patient import decode_patient
 from bridge.domain.hl7.decode_visit import decode_admission_information, decode_encounter
 from bridge.domain.hl7.er7 import Er7Message, Segment, parse_er7
@@ -69,6 +70,7 @@ def decode_hl7(text: str, *, today: date | None = None) -> CareTransitionEvent:
 def _decode(message: Er7Message, today: date | None) -> CareTransitionEvent:
     msh = message.msh
     version = _version(msh)
+    _check_processing(msh)
     event = _event_code(message)
     origin = _origin(msh)
     if event is EventCode.RECEIPT:
@@ -125,6 +127,31 @@ def _version(msh: Segment) -> tuple[int, ...]:
             f"HL7 version {text} is not supported; 2.3 to 2.8 are", "MSH-12", code="not-supported"
         )
     return key
+
+
+PROCESSING_IDS = frozenset({"P", "T", "D"})
+"""HL7 table 0103: production, training, debugging."""
+
+
+def _check_processing(msh: Segment) -> None:
+    """MSH-11 (table 0103) and the acknowledgement conditions MSH-15/16 (table 0155)."""
+    processing = msh.get(11).strip().upper()
+    if processing not in PROCESSING_IDS:
+        shown = _shown(processing) if processing else "empty"
+        raise MessageRejected(
+            f"processing id (MSH-11) {shown} is not supported; P, T or D",
+            "MSH-11",
+            code="not-supported" if processing else "required",
+        )
+    for index in (15, 16):
+        condition = msh.get(index).strip().upper()
+        if condition and condition not in ACK_CONDITIONS:
+            raise MessageRejected(
+                f"MSH-{index} {_shown(condition)} is not an acknowledgement condition "
+                "(table 0155: AL, NE, ER, SU)",
+                f"MSH-{index}",
+                code="code-invalid",
+            )
 
 
 def _event_code(message: Er7Message) -> EventCode:

@@ -103,6 +103,9 @@ def _patient(event: CareTransitionEvent) -> Patient:
     return event.patient
 
 
+OUTBOUND_CHARSET = "UNICODE UTF-8"
+
+
 class _Header:
     """What MSH needs beyond the event: version, control id, time and receiver."""
 
@@ -134,5 +137,12 @@ class _Header:
                 esc(self.control_id),
                 "P",
                 self.version,
+                "",
+                "",
+                "",
+                "",
+                "",
+                # The connectors write UTF-8; MSH-18 says so (table 0211).
+                OUTBOUND_CHARSET,
             ]
         )

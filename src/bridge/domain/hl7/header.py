@@ -38,6 +38,8 @@ class Hl7Header:
     version: str = ""
     accept_ack_type: str = ""
     application_ack_type: str = ""
+    charset: str = ""
+    """MSH-18, first repetition: the character set the message declares (table 0211)."""
 
     @property
     def enhanced_mode(self) -> bool:
@@ -75,6 +77,7 @@ def header_of(msh: Segment) -> Hl7Header:
         version=msh.get(12).strip(),
         accept_ack_type=msh.get(15).strip(),
         application_ack_type=msh.get(16).strip(),
+        charset=msh.get(18).strip(),
     )
 
 

@@ -1,7 +1,10 @@
 """Receipts (kvittenser) as HL7 v2: the application ACK a receiving system sends back.
 
-MSA-1 AA/CA means filed (``ok``), AE/CE could not be filed this time (``transient-error``),
-AR/CR never will be (``fatal-error``); MSA-2 names the MSH-10 it confirms. The text is MSA-3 up
+MSA-1 AA/CA means filed (``ok``). As HL7 v2 chapter 2 reads the codes (docs/hl7-conformance.md):
+AE, an error in the notice's content, will never be filed (``fatal-error``), nor will a CR (a
+type or version the receiver does not take); AR, refused for a reason unrelated to the content,
+and CE, not committed now, could not be filed this time (``transient-error``). MSA-2 names the
+MSH-10 it confirms. The text is MSA-3 up
 to v2.4 and ERR-8 from v2.5, where MSA-3 is deprecated.
 """
 
@@ -17,12 +20,12 @@ from bridge.domain.model import CareTransitionEvent, Receipt, ReceiptCode
 _CODES: dict[str, ReceiptCode] = {
     "AA": "ok",
     "CA": "ok",
-    "AE": "transient-error",
+    "AE": "fatal-error",
     "CE": "transient-error",
-    "AR": "fatal-error",
+    "AR": "transient-error",
     "CR": "fatal-error",
 }
-_ACK_CODES = {"ok": "AA", "transient-error": "AE", "fatal-error": "AR"}
+_ACK_CODES = {"ok": "AA", "transient-error": "AR", "fatal-error": "AE"}
 _ERR_CODES = {"ok": "0^Message accepted", "transient-error": "207^Application internal error",
               "fatal-error": "207^Application internal error"}  # fmt: skip
 _SEVERITY = {"ok": "I", "transient-error": "E", "fatal-error": "E"}

@@ -14,21 +14,23 @@ from sqlalchemy import select
 
 from bridge.entrypoints.ops.context import Ops
 from bridge.entrypoints.ops.security import SESSION_COOKIE, SignedIn
-from bridge.service.dead_letters import (
+from bridge.service.delivery.dead_letters import (
     DeadLetterFilter,
     DeadLetterNotFound,
     DeadReason,
     NotADeadLetter,
 )
-from bridge.service.history import message_history
-from bridge.service.operations import (
+from bridge.service.operations.history import message_history
+from bridge.service.operations.message_outcomes import outcome_detail
+from bridge.service.operations.operations import (
+    OUTCOMES,
     MessageFilter,
     PatientNotRecognised,
     overview,
     patient_of,
     search_messages,
 )
-from bridge.service.users import Role
+from bridge.service.operations.users import Role
 from bridge.store.tables import AlertIncidentRow, MessageRow
 
 
@@ -100,9 +102,12 @@ def api_router(ops: Ops) -> APIRouter:
         received_to: Annotated[datetime | None, Query(alias="to")] = None,
         patient: str | None = None,
         status: str | None = None,
+        outcome: Annotated[str | None, Query(pattern="^(" + "|".join(OUTCOMES) + ")$")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[dict[str, Any]]:
-        where = MessageFilter(reference, event_type, received_from, received_to, patient, status)
+        where = MessageFilter(
+            reference, event_type, received_from, received_to, patient, status, outcome
+        )
         try:
             found = await search_messages(
                 ops.bridge.db, where, ops.bridge.settings.patient_key_secret, limit=limit
@@ -112,6 +117,15 @@ def api_router(ops: Ops) -> APIRouter:
         if patient or reference:
             await ops.record(who, "messages_searched", **where.describe(), found=len(found))
         return [asdict(m) | {"control_id": m.control_id} for m in found]
+
+    @router.get("/outcomes/{outcome_id}", summary="One filtered or rejected message (audited)")
+    async def get_outcome(outcome_id: str, who: viewer) -> dict[str, Any]:
+        async with ops.bridge.db.session() as session:
+            detail = await outcome_detail(session, outcome_id)
+        if detail is None:
+            raise HTTPException(404, "no such message")
+        await ops.record(who, "message_viewed", message_id=outcome_id, via="api")
+        return detail
 
     @router.get("/messages/{message_id}", summary="One message, its patient and timeline")
     async def get_message(message_id: str, who: viewer) -> dict[str, Any]:

@@ -15,8 +15,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from bridge.bootstrap import Bridge
 from bridge.entrypoints.ops.security import CSRF_HEADER, SessionKeys, SignedIn, signed_in
-from bridge.service import audit
-from bridge.service.users import Role, Users
+from bridge.service.operations import audit
+from bridge.service.operations.users import Role, Users
 
 HERE = Path(__file__).parent
 TIMEZONE = ZoneInfo("Europe/Stockholm")

@@ -24,12 +24,12 @@ from pydantic import BaseModel, Field
 from bridge.domain.indicators import ALL_UNITS, DEFINITIONS, IndicatorValue, Month
 from bridge.entrypoints.ops.context import TIMEZONE, Ops, form
 from bridge.entrypoints.ops.security import SignedIn
-from bridge.service.deviations import (
+from bridge.service.care.deviations import (
     DeviationFilter,
     DeviationNotFound,
     DeviationStateError,
 )
-from bridge.service.users import Role
+from bridge.service.operations.users import Role
 
 FHIR_JSON = "application/fhir+json"
 SHARES = ("admission-notice-24h", "sip-invitation-3d", "readmission-30d-65plus")

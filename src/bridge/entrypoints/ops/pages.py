@@ -14,22 +14,24 @@ from sqlalchemy import select
 from bridge.entrypoints.ops.context import TIMEZONE, Ops, form
 from bridge.entrypoints.ops.security import LOGIN_COOKIE, SESSION_COOKIE, SignedIn, safe_next
 from bridge.entrypoints.ops.timeline import stages, steps
-from bridge.service import audit
-from bridge.service.dead_letters import (
+from bridge.service.delivery.dead_letters import (
     DeadLetterFilter,
     DeadLetterNotFound,
     DeadReason,
     NotADeadLetter,
 )
-from bridge.service.history import message_history
-from bridge.service.operations import (
+from bridge.service.operations import audit
+from bridge.service.operations.history import message_history
+from bridge.service.operations.message_outcomes import outcome_detail
+from bridge.service.operations.operations import (
+    OUTCOMES,
     MessageFilter,
     PatientNotRecognised,
     overview,
     patient_of,
     search_messages,
 )
-from bridge.service.users import Role, UserError
+from bridge.service.operations.users import Role, UserError
 from bridge.store.tables import DeliveryRow, MessageRow
 
 EVENT_TYPES = (
@@ -114,6 +116,7 @@ def pages_router(ops: Ops) -> APIRouter:
         received_to: str = "",
         patient: str = "",
         status: str = "",
+        outcome: str = "",
     ) -> Response:
         where = MessageFilter(
             reference=q or None,
@@ -122,6 +125,7 @@ def pages_router(ops: Ops) -> APIRouter:
             received_to=_local_time(received_to),
             patient=patient or None,
             status=status or None,
+            outcome=outcome if outcome in OUTCOMES else None,
         )
         error = None
         results = []
@@ -140,8 +144,20 @@ def pages_router(ops: Ops) -> APIRouter:
             results=results,
             form=request.query_params,
             event_types=EVENT_TYPES,
+            outcomes=OUTCOMES,
             error=error,
         )
+
+    @router.get("/outcomes/{outcome_id}")
+    async def outcome_page(request: Request, outcome_id: str, who: viewer) -> Response:
+        """A filtered or rejected message: why, and its payload (personnummer, addresses
+        masked); opening it is audited like opening a message."""
+        async with ops.bridge.db.session() as session:
+            detail = await outcome_detail(session, outcome_id)
+        if detail is None:
+            raise HTTPException(404, "no such message")
+        await ops.record(who, "message_viewed", message_id=outcome_id)
+        return ops.render("outcome.html", request, who, outcome=detail)
 
     @router.get("/messages/{message_id}")
     async def message_page(request: Request, message_id: str, who: viewer) -> Response:

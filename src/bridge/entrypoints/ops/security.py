@@ -23,7 +23,7 @@ from fastapi import Request
 from sqlalchemy.exc import IntegrityError
 
 from bridge.service.clock import Clock
-from bridge.service.users import User, Users
+from bridge.service.operations.users import User, Users
 from bridge.store.db import Database
 from bridge.store.tables import OpsSecretRow
 

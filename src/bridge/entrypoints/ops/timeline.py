@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bridge.service.history import HistoryEntry, MessageHistory
+from bridge.service.operations.history import HistoryEntry, MessageHistory
 
 READS = ("message_viewed", "dead_letter_viewed")
 

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-from bridge.service.audit import GENESIS, HEAD_ID, chain_hash
+from bridge.service.operations.audit import GENESIS, HEAD_ID, chain_hash
 from bridge.store.tables import UtcDateTime
 
 revision = "0003"

@@ -1,0 +1,1 @@
+"""The care logic: episodes, legal deadlines and deviations, indicators."""

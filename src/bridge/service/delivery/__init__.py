@@ -1,0 +1,1 @@
+"""The delivery pipeline: accept → outbox → relay → deliver → receipts, dead letters."""

@@ -1,0 +1,481 @@
+"""Accept: decode an inbound message and commit it, its routing and its outbox rows at once.
+
+The sender is told "accepted" only after this transaction commits (guarantee 1). A repeat of a
+message already accepted (same sending facility + message id) is acknowledged again and
+delivered once (guarantee 2).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bridge.domain.errors import MessageIgnored, MessageRejected
+from bridge.domain.fhir.decode import decode_message_bundle
+from bridge.domain.hl7.charsets import decode_er7, decode_er7_tolerant
+from bridge.domain.hl7.decode import decode_hl7
+from bridge.domain.hl7.er7 import split_batch
+from bridge.domain.model import CareTransitionEvent, EventCode
+from bridge.domain.routing import RoutingTable
+from bridge.service.care import episodes
+from bridge.service.clock import Clock
+from bridge.service.delivery.group_commit import GroupCommit
+from bridge.service.delivery.outbound import FHIR_JSON, HL7_V2, OutboundEncoder
+from bridge.service.delivery.outbox import OutboxEntry, add_many_to_outbox
+from bridge.service.delivery.receipts import receipt_of, record_receipt
+from bridge.service.operations import audit, message_outcomes
+from bridge.service.patient_key import patient_key
+from bridge.store.db import Database, core
+from bridge.store.tables import InboundSeenRow, MessageRow, table_of
+
+log = logging.getLogger(__name__)
+
+_ACCEPT_TRIES = 5
+
+
+class AcceptStatus(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+    UNAVAILABLE = "unavailable"
+    IGNORED = "ignored"
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """Raw bytes as an entrypoint received them."""
+
+    body: bytes
+    content_type: str
+    entrypoint: str
+    correlation_id: str
+    source: str = "takecare"
+    transport_id: str | None = None
+
+
+@dataclass(frozen=True)
+class AcceptResult:
+    status: AcceptStatus
+    message_id: str | None = None
+    event: CareTransitionEvent | None = None
+    error: MessageRejected | None = None
+    destinations: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.status in (AcceptStatus.ACCEPTED, AcceptStatus.DUPLICATE, AcceptStatus.IGNORED)
+
+
+def decode(inbound: Inbound) -> CareTransitionEvent:
+    """Decode by content type; raises :class:`MessageRejected` for anything unacceptable."""
+    if inbound.content_type == FHIR_JSON:
+        return decode_message_bundle(inbound.body)
+    if inbound.content_type == HL7_V2:
+        return decode_hl7(decode_er7(inbound.body).text)
+    raise MessageRejected(f"unsupported content type {inbound.content_type!r}", "content_type")
+
+
+def hl7_text(body: bytes) -> str:
+    """The text of an HL7 v2 message, read by its MSH-18 character set; never raises (without
+    a usable MSH-18: UTF-8, else ISO 8859-1; domain/hl7/charsets.py)."""
+    return decode_er7_tolerant(body).text
+
+
+def hl7_messages(body: bytes) -> list[bytes]:
+    """One message, or each message of an FHS/BHS batch file (a broken batch: its ACK says so).
+
+    Each message goes on in the character set the batch was read in, so its MSH-18 stays true.
+    """
+    decoded = decode_er7_tolerant(body)
+    if not decoded.text.lstrip("\ufeff \r\n").startswith(("FHS", "BHS")):
+        return [body]
+    try:
+        return [message.encode(decoded.codec, "replace") for message in split_batch(decoded.text)]
+    except MessageRejected:
+        return [body]
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    """A decoded, routed message waiting for its group commit."""
+
+    inbound: Inbound
+    event: CareTransitionEvent
+    destinations: tuple[str, ...]
+
+
+class Acceptor:
+    """Decode and route each message on its own; commit concurrent messages together.
+
+    Decoding, routing and encoding are pure and run in the caller's task. The writes go
+    through :class:`~bridge.service.delivery.group_commit.GroupCommit`: every message waiting
+    when the previous commit finished is written in one transaction (one audit-chain append,
+    one fsync) and each caller is answered after that commit.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        routing: RoutingTable,
+        encoder: OutboundEncoder,
+        clock: Clock,
+        patient_key_secret: str,
+        *,
+        max_batch: int = 64,
+    ) -> None:
+        self._db = db
+        self._routing = routing
+        self._encoder = encoder
+        self._clock = clock
+        self._secret = patient_key_secret
+        self.group: GroupCommit[_Decoded, AcceptResult] = GroupCommit(
+            self._write_batch, max_batch=max_batch
+        )
+
+    async def close(self) -> None:
+        await self.group.close()
+
+    async def accept(self, inbound: Inbound) -> AcceptResult:
+        try:
+            event = decode(inbound)
+        except MessageRejected as rejected:
+            recorded = await self._audit_rejection(inbound, rejected)
+            return AcceptResult(AcceptStatus.REJECTED, message_id=recorded, error=rejected)
+        except MessageIgnored as ignored:
+            recorded = await self._audit_ignored(inbound, ignored)
+            if recorded is None:
+                # Not stored, so not findable: the sender must send it again (issue 11).
+                return AcceptResult(AcceptStatus.UNAVAILABLE)
+            return AcceptResult(AcceptStatus.IGNORED, message_id=recorded)
+        # The routing file's sources say who sent it (sending facility/application); a message
+        # none of them claims keeps the entrypoint's default source.
+        inbound = replace(inbound, source=self._routing.source_of(event.origin) or inbound.source)
+        # A receipt confirms a notice the bridge sent; it is recorded, never routed onward.
+        destinations = (
+            [] if event.event is EventCode.RECEIPT else self._routing.route(event, inbound.source)
+        )
+        return await self.group.submit(
+            _Decoded(inbound, event, tuple(d.name for d in destinations))
+        )
+
+    async def _write_batch(self, items: Sequence[_Decoded]) -> list[AcceptResult]:
+        """Write ``items`` in one transaction; retried whole on a conflict with another writer.
+
+        A conflict (a concurrent process took the same dedupe key or per-patient sequence
+        number) runs the batch again: the new run sees the other transaction's rows. An error
+        that is not the database being unreachable may be one message's fault (a value the
+        column refuses): the batch is then written one message at a time, so one bad message
+        cannot hold back the others.
+        """
+        for attempt in range(_ACCEPT_TRIES):
+            try:
+                return await self._commit(items)
+            except IntegrityError:
+                log.info("accept conflict, retrying %d messages (try %d)", len(items), attempt + 1)
+            except (OperationalError, DBAPIError, OSError) as error:
+                if len(items) > 1 and not _unreachable(error):
+                    return await self._one_by_one(items)
+                log.error("database unavailable, message not accepted: %s", type(error).__name__)
+                return [AcceptResult(AcceptStatus.UNAVAILABLE, event=i.event) for i in items]
+        if len(items) > 1:
+            return await self._one_by_one(items)
+        return [AcceptResult(AcceptStatus.UNAVAILABLE, event=i.event) for i in items]
+
+    async def _one_by_one(self, items: Sequence[_Decoded]) -> list[AcceptResult]:
+        results: list[AcceptResult] = []
+        for item in items:
+            results.extend(await self._write_batch([item]))
+        return results
+
+    async def _commit(self, items: Sequence[_Decoded]) -> list[AcceptResult]:
+        now = self._clock.now()
+        async with self._db.session() as session, session.begin():
+            known = await _Known.load(session, items)
+            results: list[AcceptResult] = []
+            new: list[_New] = []
+            for item in items:
+                existing = known.find(item)
+                if existing is not None:
+                    audit.record(
+                        session,
+                        at=now,
+                        action="duplicate",
+                        message_id=existing,
+                        entrypoint=item.inbound.entrypoint,
+                        correlation_id=item.inbound.correlation_id,
+                    )
+                    known.remember(item, existing)
+                    results.append(
+                        AcceptResult(AcceptStatus.DUPLICATE, message_id=existing, event=item.event)
+                    )
+                    continue
+                message_id = str(uuid.uuid4())
+                known.remember(item, message_id)
+                new.append(_New(item, message_id, *self._patient_columns(item.event)))
+                results.append(
+                    AcceptResult(
+                        AcceptStatus.ACCEPTED,
+                        message_id=message_id,
+                        event=item.event,
+                        destinations=item.destinations,
+                    )
+                )
+            await self._insert(session, new, now)
+            if known.unseen:
+                await core(session, insert(table_of(InboundSeenRow)), known.unseen_rows())
+        return results
+
+    async def _insert(self, session: AsyncSession, new: list[_New], now: datetime) -> None:
+        """Messages, their outbox rows, episodes and receipts, in a few multi-row statements."""
+        if new:
+            await core(
+                session, insert(table_of(MessageRow)), [self._message_row(n, now) for n in new]
+            )
+        entries: list[OutboxEntry] = []
+        for n in new:
+            event, inbound = n.item.event, n.item.inbound
+            audit.record(
+                session,
+                at=now,
+                action="accepted",
+                message_id=n.message_id,
+                event=event.event.value,
+                entrypoint=inbound.entrypoint,
+                dedupe_key=event.dedupe_key,
+                patient=n.masked,
+                correlation_id=inbound.correlation_id,
+            )
+            audit.record(
+                session,
+                at=now,
+                action="routed",
+                message_id=n.message_id,
+                destinations=list(n.item.destinations),
+            )
+            entries.extend(self._entry(n, name, now) for name in n.item.destinations)
+        await add_many_to_outbox(session, entries, now)
+        for n in new:
+            await self._record_receipt(session, n.item.event, n.message_id)
+        await episodes.track_many(
+            session,
+            [
+                episodes.Tracked(n.item.event, n.message_id, n.key, n.item.inbound.source)
+                for n in new
+            ],
+            now,
+        )
+
+    @staticmethod
+    def _message_row(n: _New, now: datetime) -> dict[str, object]:
+        inbound, event = n.item.inbound, n.item.event
+        return {
+            "id": n.message_id,
+            "dedupe_key": event.dedupe_key,
+            "source": inbound.source,
+            "entrypoint": inbound.entrypoint,
+            "content_type": inbound.content_type,
+            "event_code": event.event.value,
+            "patient_key": n.key,
+            "patient_masked": n.masked,
+            "protected": n.protected,
+            "payload": hl7_text(inbound.body),
+            "canonical": event.model_dump_json(),
+            "correlation_id": inbound.correlation_id,
+            "received_at": now,
+        }
+
+    def _entry(self, n: _New, destination_name: str, now: datetime) -> OutboxEntry:
+        delivery_id = str(uuid.uuid4())
+        idempotency_key = str(uuid.uuid4())
+        payload = self._encoder.encode(
+            n.item.event,
+            self._routing.destination(destination_name),
+            delivery_id=delivery_id,
+            idempotency_key=idempotency_key,
+            now=now,
+        )
+        return OutboxEntry(
+            delivery_id=delivery_id,
+            idempotency_key=idempotency_key,
+            message_id=n.message_id,
+            destination=destination_name,
+            patient_key=n.key,
+            content_type=payload.content_type,
+            body=payload.body,
+            header_id=payload.header_id,
+        )
+
+    def _patient_columns(self, event: CareTransitionEvent) -> tuple[str, str, bool]:
+        """Pseudonymous key, masked identifier, protected flag; a receipt names no patient."""
+        if event.patient is None:
+            return "", "-", False
+        identifier = event.patient.primary_identifier
+        return patient_key(identifier, self._secret), identifier.masked, event.patient.is_protected
+
+    async def _record_receipt(
+        self, session: AsyncSession, event: CareTransitionEvent, message_id: str
+    ) -> None:
+        receipt = receipt_of(event)
+        if receipt is None:
+            return
+        responds_to, code = receipt
+        await record_receipt(
+            session,
+            at=self._clock.now(),
+            receipt_message_id=message_id,
+            responds_to=responds_to,
+            code=code,
+        )
+
+    async def _audit_ignored(self, inbound: Inbound, ignored: MessageIgnored) -> str | None:
+        """Well-formed traffic with no care-transition event in it: stored as filtered (findable
+        with the rule that filtered it), answered AA, routed nowhere. None: not stored."""
+        log.info("message filtered via %s: %s", inbound.entrypoint, ignored.reason)
+        try:
+            async with self._db.session() as session, session.begin():
+                now = self._clock.now()
+                outcome_id = message_outcomes.record_filtered(
+                    session, _answered(inbound), ignored, now
+                )
+                audit.record(
+                    session,
+                    at=now,
+                    action="ignored",
+                    message_id=outcome_id,
+                    entrypoint=inbound.entrypoint,
+                    source=inbound.source,
+                    reason=ignored.reason,
+                    rule=message_outcomes.A08_RULE,
+                    correlation_id=inbound.correlation_id,
+                    size=len(inbound.body),
+                )
+        except (OperationalError, DBAPIError, OSError):
+            log.error("could not store a filtered message: database unavailable")
+            return None
+        return outcome_id
+
+    async def _audit_rejection(self, inbound: Inbound, rejected: MessageRejected) -> str | None:
+        """Stored (masked) for operators when the database allows; the rejection is answered
+        whether or not the row lands. None: not stored."""
+        log.warning(
+            "message rejected via %s: %s",
+            inbound.entrypoint,
+            rejected,
+            extra={"size": len(inbound.body)},
+        )
+        try:
+            async with self._db.session() as session, session.begin():
+                now = self._clock.now()
+                outcome_id = message_outcomes.record_rejected(
+                    session, _answered(inbound), rejected, now
+                )
+                audit.record(
+                    session,
+                    at=now,
+                    action="rejected",
+                    message_id=outcome_id,
+                    entrypoint=inbound.entrypoint,
+                    source=inbound.source,
+                    reason=rejected.reason,
+                    location=rejected.location,
+                    correlation_id=inbound.correlation_id,
+                    size=len(inbound.body),
+                )
+        except (OperationalError, DBAPIError, OSError):
+            log.error("could not store a rejection: database unavailable")
+            return None
+        return outcome_id
+
+
+def _answered(inbound: Inbound) -> message_outcomes.Answered:
+    return message_outcomes.Answered(
+        inbound.source,
+        inbound.entrypoint,
+        inbound.content_type,
+        inbound.correlation_id,
+        inbound.body,
+    )
+
+
+@dataclass(frozen=True)
+class _New:
+    """A message this batch stores for the first time."""
+
+    item: _Decoded
+    message_id: str
+    key: str
+    masked: str
+    protected: bool
+
+
+class _Known:
+    """What a batch knows of earlier messages: stored ones, and those earlier in the batch.
+
+    Dedupe keys (sending facility + message id) and AMQP message ids both find the message
+    they were accepted as; a repeat inside one batch is a duplicate of the first (guarantee 2).
+    """
+
+    def __init__(self, by_key: dict[str, str], by_transport: dict[tuple[str, str], str]) -> None:
+        self.by_key = by_key
+        self.by_transport = by_transport
+        self.unseen: dict[tuple[str, str], str] = {}
+
+    @classmethod
+    async def load(cls, session: AsyncSession, items: Sequence[_Decoded]) -> _Known:
+        keys = {item.event.dedupe_key for item in items}
+        rows = await core(
+            session,
+            select(MessageRow.dedupe_key, MessageRow.id).where(MessageRow.dedupe_key.in_(keys)),
+        )
+        by_key: dict[str, str] = {key: message_id for key, message_id in rows}
+        by_transport: dict[tuple[str, str], str] = {}
+        transport = [i.inbound for i in items if i.inbound.transport_id is not None]
+        for channel in {inbound.entrypoint for inbound in transport}:
+            ids = {i.transport_id for i in transport if i.entrypoint == channel}
+            seen = await core(
+                session,
+                select(InboundSeenRow.transport_id, InboundSeenRow.message_id).where(
+                    InboundSeenRow.channel == channel, InboundSeenRow.transport_id.in_(ids)
+                ),
+            )
+            by_transport.update({(channel, row[0]): row[1] for row in seen})
+        return cls(by_key, by_transport)
+
+    def find(self, item: _Decoded) -> str | None:
+        transport = _transport_key(item.inbound)
+        found = self.by_transport.get(transport) if transport else None
+        return found or self.by_key.get(item.event.dedupe_key)
+
+    def remember(self, item: _Decoded, message_id: str) -> None:
+        self.by_key.setdefault(item.event.dedupe_key, message_id)
+        transport = _transport_key(item.inbound)
+        if transport is not None and transport not in self.by_transport:
+            self.by_transport[transport] = message_id
+            self.unseen[transport] = message_id
+
+    def unseen_rows(self) -> list[dict[str, str]]:
+        return [
+            {"channel": channel, "transport_id": transport_id, "message_id": message_id}
+            for (channel, transport_id), message_id in self.unseen.items()
+        ]
+
+
+def _transport_key(inbound: Inbound) -> tuple[str, str] | None:
+    if inbound.transport_id is None:
+        return None
+    return (inbound.entrypoint, inbound.transport_id)
+
+
+def _unreachable(error: Exception) -> bool:
+    """The database is down or the connection broke (every message fails alike)."""
+    return isinstance(error, OperationalError | OSError) or bool(
+        getattr(error, "connection_invalidated", False)
+    )

@@ -1,0 +1,1 @@
+"""Operations: audit log, alerts, users, the views people on call use."""
