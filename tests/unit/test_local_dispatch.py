@@ -39,6 +39,30 @@ async def test_a_published_task_runs_its_destinations_handler_and_frees_its_slot
     await dispatch.close()
 
 
+async def test_while_busy_room_is_offered_a_quarter_at_a_time() -> None:
+    dispatch = LocalDispatch(concurrency=8)
+    releases = {n: asyncio.Event() for n in range(8)}
+
+    async def handler(t: DeliveryTask) -> None:
+        await releases[int(t.delivery_id[1:])].wait()
+
+    await dispatch.consume("treserva", handler)
+    for n in range(8):
+        await dispatch.publish(task(n))
+    await asyncio.sleep(0)
+    releases[0].set()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert dispatch.room() == 0, "one free slot of eight: wait for more"
+    releases[1].set()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert dispatch.room() == 2
+    for event in releases.values():
+        event.set()
+    await dispatch.close()
+
+
 async def test_a_failing_handler_is_logged_and_does_not_stop_the_others(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
