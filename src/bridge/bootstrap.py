@@ -195,7 +195,8 @@ class Bridge:
         """After each delivery attempt: the relay may release the patient's next notice, and an
         application ACK waiting on this delivery may now be due (docs/hl7-conformance.md)."""
         self.relay.wakeup.set()
-        self.application_acks.wakeup.set()
+        if self.application_acks.maybe_waiting:
+            self.application_acks.wakeup.set()
 
     async def accept(self, inbound: Inbound) -> AcceptResult:
         result = await self.acceptor.accept(inbound)

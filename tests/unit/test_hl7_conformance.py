@@ -369,3 +369,15 @@ def test_a_latin1_batch_keeps_each_message_in_its_declared_set() -> None:
         names.append(event.patient.name.family)
     # Then both read Åström
     assert names == ["Åström", "Åström"]
+
+
+def test_the_quick_application_ack_check_reads_msh_16_only() -> None:
+    from bridge.service.delivery.application_acks import _may_ask_for_application_ack
+
+    base = b"MSH|^~\\&|TC|F|B|G|20240301101500||ADT^A01|X1|P|2.5|||{15}|{16}|\rPID|1\r"
+    assert not _may_ask_for_application_ack(b"MSH|^~\\&|TC|F|B|G|20240301||ADT^A01|X1|P|2.5\r")
+    assert not _may_ask_for_application_ack(base.replace(b"{15}", b"AL").replace(b"{16}", b"NE"))
+    assert not _may_ask_for_application_ack(base.replace(b"{15}", b"AL").replace(b"{16}", b""))
+    assert _may_ask_for_application_ack(base.replace(b"{15}", b"NE").replace(b"{16}", b"AL"))
+    assert _may_ask_for_application_ack(base.replace(b"{15}", b"").replace(b"{16}", b"er"))
+    assert _may_ask_for_application_ack(b"no header at all")

@@ -59,6 +59,10 @@ class ApplicationAcks:
         self._clock = clock
         self._timeout = timeout
         self.wakeup = asyncio.Event()
+        # Whether this process may have application ACKs waiting on deliveries. Settled
+        # deliveries wake the sender only then: most senders ask for none, and a pass costs two
+        # queries (the periodic pass still finds what another process recorded).
+        self.maybe_waiting = True
 
     async def request(self, raw: bytes, result: AcceptResult) -> None:
         """Record the application ACK a just-answered message asks for, if any. Best effort: a
@@ -84,10 +88,14 @@ class ApplicationAcks:
             return
         if row.state == DUE:
             self.wakeup.set()
+        else:
+            self.maybe_waiting = True
 
     def _plan(self, raw: bytes, result: AcceptResult) -> tuple[ApplicationAckRow, Hl7Header] | None:
         if result.message_id is None or result.status is AcceptStatus.DUPLICATE:
             return None
+        if not _may_ask_for_application_ack(raw):
+            return None  # cheap: no need to read the whole message again
         text = decode_er7_tolerant(raw).text
         header = peek_header(text)
         if header is None or not header.enhanced_mode:
@@ -153,6 +161,7 @@ class ApplicationAcks:
                     .limit(_BATCH)
                 )
             ).all()
+        self.maybe_waiting = bool(waiting)
         for message_id in waiting:
             await self._decide(message_id)
         return await self._send_due()
@@ -322,3 +331,25 @@ def _msh_line(text: str) -> str:
 
 def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(300.0, 2.0 ** min(attempts, 9)))
+
+
+def _may_ask_for_application_ack(raw: bytes) -> bool:
+    """False only when the first MSH line surely asks for no application ACK (MSH-16 empty or
+    NE).
+
+    Read from the bytes (every HL7 character set keeps ASCII, and so the field separator and
+    segment ends, as they are); anything unusual says True and gets the full reading.
+    """
+    start = raw.find(b"MSH")
+    if start < 0 or len(raw) < start + 4:
+        return True
+    end = len(raw)
+    for terminator in (b"\r", b"\n"):
+        found = raw.find(terminator, start)
+        if found >= 0:
+            end = min(end, found)
+    separator = raw[start + 3 : start + 4]
+    fields = raw[start:end].split(separator)
+    if len(fields) < 16:
+        return False
+    return fields[15].strip().upper() not in (b"", b"NE")
