@@ -251,7 +251,8 @@ def events(draw: st.DrawFn, fmt: Format, codes: list[EventCode] | None = None) -
     status = EXPECTED_STATUS.get(code, ("",))
     hl7_siu = fmt == "hl7" and part == "sip_meeting"
     fields["occurred_at"] = None if hl7_siu else draw(optional(moments))
-    if not (fmt == "hl7" and part == "home_care"):
+    about_patient = code is EventCode.PATIENT_DEMOGRAPHICS_CHANGED  # no stay (the model says)
+    if not (fmt == "hl7" and part == "home_care") and not about_patient:
         fields["encounter"] = draw(optional(encounters))
         fields["admission_info"] = draw(optional(admission_infos))
     if code is EventCode.ESTIMATED_DISCHARGE_CHANGED:

@@ -54,6 +54,7 @@ class EventCode(StrEnum):
     HOMECARE_ENROLMENT_ENDED = "homecare-enrolment-ended"
     RECEIPT = "receipt"
     DEVIATION = "deviation"
+    PATIENT_DEMOGRAPHICS_CHANGED = "patient-demographics-changed"
 
 
 class SecurityLabel(StrEnum):
@@ -354,6 +355,10 @@ class CareTransitionEvent(_Frozen):
         for other in _EVENT_PARTS - {part}:
             if getattr(self, other) is not None:
                 raise ValueError(f"a {self.event.value} event cannot carry {other}")
+        if self.event is EventCode.PATIENT_DEMOGRAPHICS_CHANGED and (
+            self.encounter is not None or self.admission_info is not None
+        ):
+            raise ValueError(f"a {self.event.value} event is about the patient, not a stay")
         is_receipt = self.event is EventCode.RECEIPT
         if (self.patient is None) != is_receipt:
             raise ValueError(
