@@ -91,10 +91,15 @@ def record_rejected(
 
 
 def record_filtered(
-    session: AsyncSession, answered: Answered, ignored: MessageIgnored, at: datetime
+    session: AsyncSession,
+    answered: Answered,
+    ignored: MessageIgnored,
+    at: datetime,
+    *,
+    rule: str = A08_RULE,
 ) -> str:
     """Add the filtered message, with the rule that filtered it; its id."""
-    return _record(session, answered, at, outcome=FILTERED, reason=ignored.reason, rule=A08_RULE)
+    return _record(session, answered, at, outcome=FILTERED, reason=ignored.reason, rule=rule)
 
 
 def _record(
