@@ -1,7 +1,8 @@
 """Issue 11: an ADT^A08 without PV2-9 (a demographic update) reaches Treserva only when the
-routing rule says so. By default: when it changes the protected-identity marking, the name or
-the address of a patient with an open stay or home-care enrolment; the rest is filtered, and
-found by ``bridge messages search`` with the rule that decided. Both runtime modes.
+routing rule says so. By default: when it changes the protected-identity marking, the name, the
+address or the contact details of a patient with an open stay or home-care enrolment; the rest
+is filtered, and found by ``bridge messages search`` with the rule that decided. Both runtime
+modes.
 """
 
 from __future__ import annotations
@@ -64,6 +65,27 @@ async def test_a_new_address_of_a_patient_in_hospital_reaches_treserva(stack: St
     patient = patient_of(item["bundle"])
     assert header["focus"][0]["reference"] == item["bundle"]["entry"][1]["fullUrl"]
     assert patient["address"][0]["line"] == ["Norra Murgatan 12"]
+
+
+async def test_a_new_telephone_number_of_a_patient_in_hospital_reaches_treserva(
+    stack: Stack,
+) -> None:
+    # Given a patient admitted to hospital, the admission delivered
+    pnr = synthetic_personnummer()
+    assert await send(stack, admission(control_id(), pnr)) == ["AA"]
+    await wait_until(lambda: settled(stack), within=15, what="the admission delivered")
+
+    # When TakeCare sends an A08 whose only change is the home telephone number (PID-13)
+    assert await send(stack, a08(control_id(), pnr, PID_13="070-1234567^PRN^PH")) == ["AA"]
+
+    # Then Treserva receives it with the new number
+    async def arrived() -> bool:
+        return bool(await demographics_in_treserva(stack, pnr))
+
+    await wait_until(arrived, within=15, what="the demographic update in Treserva")
+    [item] = await demographics_in_treserva(stack, pnr)
+    telecom = patient_of(item["bundle"])["telecom"]
+    assert telecom == [{"system": "phone", "value": "070-1234567", "use": "home"}]
 
 
 async def test_an_a08_changing_nothing_or_about_a_patient_not_in_care_is_filtered(

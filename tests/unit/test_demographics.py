@@ -13,6 +13,7 @@ from bridge.domain.identifiers import IdentifierKind
 from bridge.domain.model import (
     Address,
     CareUnit,
+    ContactPoint,
     HumanName,
     Patient,
     PatientIdentifier,
@@ -48,6 +49,17 @@ def test_a_new_address_a_new_name_and_a_protected_identity_are_each_a_change() -
     # one protection replaced by the other is a change too: the two are kept distinct
     other = patient(security_labels=frozenset({SecurityLabel.SEKRETESSMARKERING}))
     assert changed_fields(protected, other) == {DemographicField.PROTECTED_IDENTITY}
+
+
+def test_a_new_telephone_number_or_e_mail_address_is_a_change_of_contact() -> None:
+    phone = ContactPoint(system="phone", value="0498-123456")
+    mail = ContactPoint(system="email", value="tolvan@example.se")
+    before = patient(telecom=(phone, mail))
+    new_number = patient(telecom=(phone.model_copy(update={"value": "070-1234567"}), mail))
+    assert changed_fields(before, new_number) == {DemographicField.CONTACT}
+    assert changed_fields(before, patient(telecom=(phone,))) == {DemographicField.CONTACT}
+    # the same contacts in another order are no change
+    assert changed_fields(before, patient(telecom=(mail, phone))) == frozenset()
 
 
 def test_fields_home_care_does_not_keep_are_not_a_change() -> None:

@@ -135,3 +135,16 @@ def test_an_a08_without_pv2_9_is_a_demographic_update_about_the_patient_alone() 
     assert event.event is EventCode.PATIENT_DEMOGRAPHICS_CHANGED
     assert event.patient is not None and event.patient.address is not None
     assert event.encounter is None and event.admission_info is None
+
+
+def test_pid_13_and_14_are_the_patients_contacts() -> None:
+    # Given the demographic update's PID-13 (a number and an e-mail address) and PID-14
+    event = decode_hl7(read_text(HL7_EVENTS / "adt_a08_patient_demographics_changed_v25.hl7"))
+    assert event.patient is not None
+    # Then each is a contact point with its system and use
+    contacts = [(c.system, c.value, c.use) for c in event.patient.telecom]
+    assert contacts == [
+        ("phone", "0498-123456", "home"),
+        ("email", "tolvan@example.se", "home"),
+        ("phone", "0498-200000", "work"),
+    ]

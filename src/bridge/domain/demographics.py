@@ -1,10 +1,10 @@
 """Whether a demographic update (ADT^A08 without PV2-9) is worth forwarding. Pure code.
 
-Home care needs to know when a patient it looks after changes name, moves, or gains or loses a
-protected identity; it does not need the many A08s that change nothing it keeps. So an update
-is compared with the patient's previous demographics (what the bridge last stored for that
-patient), and a route forwards it according to its :class:`DemographicsRule`
-(docs/routing.md, "Demographic updates").
+Home care needs to know when a patient it looks after changes name, moves, gets a new telephone
+number or e-mail address, or gains or loses a protected identity; it does not need the many
+A08s that change nothing it keeps. So an update is compared with the patient's previous
+demographics (what the bridge last stored for that patient), and a route forwards it according
+to its :class:`DemographicsRule` (docs/routing.md, "Demographic updates").
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ class DemographicField(StrEnum):
     PROTECTED_IDENTITY = "protected-identity"
     NAME = "name"
     ADDRESS = "address"
+    CONTACT = "contact"
 
 
 def changed_fields(previous: Patient | None, current: Patient) -> frozenset[DemographicField]:
@@ -45,6 +46,8 @@ def changed_fields(previous: Patient | None, current: Patient) -> frozenset[Demo
         changed.add(DemographicField.NAME)
     if previous.address != current.address:
         changed.add(DemographicField.ADDRESS)
+    if set(previous.telecom) != set(current.telecom):
+        changed.add(DemographicField.CONTACT)
     return frozenset(changed)
 
 

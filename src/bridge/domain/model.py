@@ -171,6 +171,15 @@ class Address(_Frozen):
     country: str | None = None
 
 
+class ContactPoint(_Frozen):
+    """A telephone number or an e-mail address: HL7 PID-13 (home) / PID-14 (work) XTN, FHIR
+    ``Patient.telecom``."""
+
+    system: Literal["phone", "email"] = "phone"
+    value: str = Field(min_length=1, max_length=200)
+    use: Literal["home", "work"] = "home"
+
+
 class CareUnit(_Frozen):
     """A ward or care unit, identified by its HSA-id; ``code`` is the local ward code."""
 
@@ -185,6 +194,7 @@ class Patient(_Frozen):
     birth_date: date | None = None
     gender: Literal["male", "female", "other", "unknown"] | None = None
     address: Address | None = None
+    telecom: tuple[ContactPoint, ...] = ()
     security_labels: frozenset[SecurityLabel] = frozenset()
     primary_care_unit: CareUnit | None = None
 

@@ -15,6 +15,7 @@ from bridge.domain.model import (
     AdmissionInformation,
     CareTransitionEvent,
     CareUnit,
+    ContactPoint,
     Encounter,
     EventCode,
     HomeCareEnrolment,
@@ -224,14 +225,16 @@ def merge_example() -> CareTransitionEvent:
 
 
 def demographics_example() -> CareTransitionEvent:
-    """An ADT^A08 without PV2-9: the admission example's patient has moved (a Patient focus)."""
+    """An ADT^A08 without PV2-9: the admission example's patient has moved and has a new
+    telephone number (a Patient focus)."""
     patient = admission_example().patient
     assert patient is not None
     moved = Address(lines=("Norra Murgatan 12",), postal_code="62155", city="Visby", country="SE")
+    phone = ContactPoint(system="phone", value="0498-123456", use="home")
     return _notice(
         EventCode.PATIENT_DEMOGRAPHICS_CHANGED,
         "TC-A08-1",
-        patient=patient.model_copy(update={"address": moved}),
+        patient=patient.model_copy(update={"address": moved, "telecom": (phone,)}),
     )
 
 
