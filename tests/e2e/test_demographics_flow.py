@@ -14,11 +14,13 @@ from typing import Any
 from conftest import Stack
 from messages import admission, control_id, notice, synthetic_personnummer
 from services import wait_until
+from sqlalchemy import select
 from test_admission_flow import inbox_for, mllp_send_foreign, settled
 from test_ops_cli import bridge_cli
 
 from bridge.contracts.er7_edit import edit_message
 from bridge.domain.hl7.ack import parse_ack
+from bridge.store.tables import MessageRow
 
 DEMOGRAPHICS = "patient-demographics-changed"
 NEW_ADDRESS = "Norra Murgatan 12^^Visby^^62155^SE"
@@ -65,6 +67,32 @@ async def test_a_new_address_of_a_patient_in_hospital_reaches_treserva(stack: St
     patient = patient_of(item["bundle"])
     assert header["focus"][0]["reference"] == item["bundle"]["entry"][1]["fullUrl"]
     assert patient["address"][0]["line"] == ["Norra Murgatan 12"]
+
+
+async def test_a_new_name_of_a_patient_enrolled_in_home_care_reaches_treserva(
+    stack: Stack,
+) -> None:
+    # Given a patient enrolled in home care (an ADT^A01 with PV1-10 HHC), and no hospital stay
+    pnr, enrolled = synthetic_personnummer(), control_id()
+    enrolment = edit_message(admission(enrolled, pnr), {"PV1-10": "HHC", "PV1-2": "R"})
+    assert await send(stack, enrolment) == ["AA"]
+    async with stack.bridge.bridge.db.session() as session:
+        stored = await session.scalar(
+            select(MessageRow.event_code).where(MessageRow.dedupe_key.endswith(f"|{enrolled}"))
+        )
+    assert stored == "homecare-enrolment-started"
+
+    # When TakeCare sends an A08 with a new family name
+    renamed = a08(control_id(), pnr, PID_5="Tolvesson^Tolvan^Erik")
+    assert await send(stack, renamed) == ["AA"]
+
+    # Then Treserva receives it with the new name
+    async def arrived() -> bool:
+        return bool(await demographics_in_treserva(stack, pnr))
+
+    await wait_until(arrived, within=15, what="the demographic update in Treserva")
+    [item] = await demographics_in_treserva(stack, pnr)
+    assert patient_of(item["bundle"])["name"][0]["family"] == "Tolvesson"
 
 
 async def test_a_new_telephone_number_of_a_patient_in_hospital_reaches_treserva(
