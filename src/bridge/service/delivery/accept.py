@@ -195,7 +195,7 @@ class Acceptor:
                 _Decoded(inbound, event, tuple(d.name for d in destinations))
             )
         rule = self._routing.demographics_filter(event, inbound.source, facts)
-        reason = f"ADT^A08 without PV2-9 (a demographic update) not forwarded: {rule}"
+        reason = f"demographic update (ADT^A08 without PV2-9) forwarded nowhere: {rule}"
         recorded = await self._audit_ignored(inbound, MessageIgnored(reason), rule)
         if recorded is None:
             return AcceptResult(AcceptStatus.UNAVAILABLE, event=event)
