@@ -375,7 +375,7 @@ class Acceptor:
     ) -> str | None:
         """Well-formed traffic the bridge does not forward: stored as filtered (findable with
         the rule that filtered it), answered AA, routed nowhere. None: not stored."""
-        rule = rule or message_outcomes.A08_RULE
+        rule = rule or message_outcomes.NO_EVENT_RULE
         log.info("message filtered via %s: %s", inbound.entrypoint, ignored.reason)
         try:
             async with self._db.session() as session, session.begin():
