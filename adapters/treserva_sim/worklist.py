@@ -30,6 +30,7 @@ _EVENT_LABELS = {
     "sip-plan-established": "SIP plan established",
     "sip-plan-updated": "SIP plan updated",
     "sip-plan-closed": "SIP plan closed",
+    "patient-demographics-changed": "Patient demographics changed (ändrade personuppgifter)",
 }
 
 

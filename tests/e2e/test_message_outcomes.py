@@ -26,7 +26,8 @@ PASSWORD = "a-long-test-password"
 
 
 async def send_three(stack: Stack) -> dict[str, str]:
-    """An admission (routed), an A08 without PV2-9 (filtered), a bad check digit (rejected)."""
+    """An admission (routed), an A08 without PV2-9 changing nothing (filtered), a bad check
+    digit (rejected)."""
     pnr, bad_pnr = synthetic_personnummer(), synthetic_personnummer()
     wrong = bad_pnr[:-1] + str((int(bad_pnr[-1]) + 1) % 10)
     ids = {"routed": control_id(), "filtered": control_id(), "rejected": control_id()}
@@ -60,7 +61,7 @@ async def test_filtered_and_rejected_messages_are_found_with_outcome_and_reason(
     assert filtered.returncode == 0, filtered.stderr
     [row] = [line for line in filtered.stdout.splitlines() if ids["filtered"] in line]
     assert " filtered " in row and "ADT^A08" in row
-    assert "rule a08-without-estimated-discharge-date" in row
+    assert "rule demographics-nothing-relevant-changed" in row
     assert rejected.returncode == 0, rejected.stderr
     [row] = [line for line in rejected.stdout.splitlines() if ids["rejected"] in line]
     assert " rejected " in row and "PID-3" in row and "check digit" in row

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from bridge.domain.errors import MessageIgnored, MessageRejected
+from bridge.domain.errors import MessageRejected
 from bridge.domain.fhir.decode import decode_message_bundle
 from bridge.domain.fhir.encode import encode_message_bundle
 from bridge.domain.fhir.validate import validate_resource
@@ -39,9 +39,7 @@ ROUTE = {
     "destination_name": "treserva",
     "destination_endpoint": "http://treserva.gotland.example/fhir",
 }
-HL7_INPUTS = sorted(
-    path.name for path in HL7_EVENTS.glob("*.hl7") if "demographics_only" not in path.name
-)
+HL7_INPUTS = sorted(path.name for path in HL7_EVENTS.glob("*.hl7"))
 FHIR_INPUTS = sorted(path.name for path in FHIR_EVENTS.glob("in-*.json"))
 SIP_PLANS = {"sip-plan-established", "sip-plan-updated", "sip-plan-closed"}
 
@@ -128,11 +126,25 @@ def _hl7_view(event: Any) -> Any:
     return event
 
 
-def test_an_a08_without_pv2_9_is_ignored_not_rejected() -> None:
+def test_an_a08_without_pv2_9_is_a_demographic_update_about_the_patient_alone() -> None:
     # Given an ADT^A08 that only updates demographics (no estimated discharge date in PV2-9)
-    text = read_text(HL7_EVENTS / "adt_a08_demographics_only_v25.hl7")
-    # When it is decoded / Then it is ignored with a reason, which is not a rejection
-    with pytest.raises(MessageIgnored) as ignored:
-        decode_hl7(text)
-    assert "PV2-9" in ignored.value.reason
-    assert not isinstance(ignored.value, MessageRejected)
+    text = read_text(HL7_EVENTS / "adt_a08_patient_demographics_changed_v25.hl7")
+    # When it is decoded
+    event = decode_hl7(text)
+    # Then it is a demographic update carrying the patient, and no stay
+    assert event.event is EventCode.PATIENT_DEMOGRAPHICS_CHANGED
+    assert event.patient is not None and event.patient.address is not None
+    assert event.encounter is None and event.admission_info is None
+
+
+def test_pid_13_and_14_are_the_patients_contacts() -> None:
+    # Given the demographic update's PID-13 (a number and an e-mail address) and PID-14
+    event = decode_hl7(read_text(HL7_EVENTS / "adt_a08_patient_demographics_changed_v25.hl7"))
+    assert event.patient is not None
+    # Then each is a contact point with its system and use
+    contacts = [(c.system, c.value, c.use) for c in event.patient.telecom]
+    assert contacts == [
+        ("phone", "0498-123456", "home"),
+        ("email", "tolvan@example.se", "home"),
+        ("phone", "0498-200000", "work"),
+    ]

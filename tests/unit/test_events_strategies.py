@@ -25,6 +25,7 @@ from bridge.domain.model import (
     AdmissionInformation,
     CareTransitionEvent,
     CareUnit,
+    ContactPoint,
     Encounter,
     EventCode,
     HomeCareEnrolment,
@@ -119,6 +120,19 @@ def units(with_code: bool = True) -> st.SearchStrategy[CareUnit]:
     )
 
 
+contact_points = st.builds(
+    ContactPoint,
+    system=st.sampled_from(["phone", "email"]),
+    value=short_phrase,
+    use=st.sampled_from(["home", "work"]),
+)
+
+
+def _home_first(contacts: list[ContactPoint]) -> tuple[ContactPoint, ...]:
+    """HL7 v2 writes home (PID-13) before work (PID-14): the order that survives both formats."""
+    return tuple(sorted(contacts, key=lambda contact: contact.use != "home"))
+
+
 def patients(fmt: Format) -> st.SearchStrategy[Patient]:
     return st.builds(
         Patient,
@@ -127,6 +141,7 @@ def patients(fmt: Format) -> st.SearchStrategy[Patient]:
         birth_date=st.none() | st.dates(min_value=date(1900, 1, 1), max_value=date(2024, 12, 31)),
         gender=st.sampled_from([None, "male", "female", "other", "unknown"]),
         address=st.none() | addresses,
+        telecom=st.lists(contact_points, max_size=3).map(_home_first),
         security_labels=st.frozensets(st.sampled_from(list(SecurityLabel))),
         primary_care_unit=st.none() | units(with_code=fmt == "fhir"),
     )
@@ -251,7 +266,8 @@ def events(draw: st.DrawFn, fmt: Format, codes: list[EventCode] | None = None) -
     status = EXPECTED_STATUS.get(code, ("",))
     hl7_siu = fmt == "hl7" and part == "sip_meeting"
     fields["occurred_at"] = None if hl7_siu else draw(optional(moments))
-    if not (fmt == "hl7" and part == "home_care"):
+    about_patient = code is EventCode.PATIENT_DEMOGRAPHICS_CHANGED  # no stay (the model says)
+    if not (fmt == "hl7" and part == "home_care") and not about_patient:
         fields["encounter"] = draw(optional(encounters))
         fields["admission_info"] = draw(optional(admission_infos))
     if code is EventCode.ESTIMATED_DISCHARGE_CHANGED:

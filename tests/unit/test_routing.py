@@ -7,6 +7,13 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from bridge.domain.demographics import (
+    FILTERED_INACTIVE,
+    FILTERED_NOT_ROUTED,
+    FILTERED_UNCHANGED,
+    DemographicField,
+    DemographicsFacts,
+)
 from bridge.domain.identifiers import IdentifierKind
 from bridge.domain.model import (
     CareTransitionEvent,
@@ -167,8 +174,10 @@ def test_a_source_is_recognised_by_facility_and_application_regardless_of_case()
 def test_without_a_routing_file_every_takecare_event_goes_to_treserva() -> None:
     routing = default_routing("http://127.0.0.1:8081/fhir")
     assert routing.sources == ()
+    # (a demographic update when it changes the address of a patient with an open stay)
+    moved = DemographicsFacts(frozenset({DemographicField.ADDRESS}), active=True)
     for code in HOSPITAL_EVENTS:
-        assert names(routing.route(event(code), DEFAULT_SOURCE)) == ["treserva"]
+        assert names(routing.route(event(code), DEFAULT_SOURCE, moved)) == ["treserva"]
     enrolment = event(EventCode.HOMECARE_ENROLMENT_STARTED)
     assert routing.route(enrolment, DEFAULT_SOURCE) == []
     assert EventCode.RECEIPT not in HOSPITAL_EVENTS
@@ -251,3 +260,67 @@ def test_a_route_needs_events_and_destinations() -> None:
     locations = error_locations(error)
     assert ("routes", 0, "events") in locations
     assert ("routes", 0, "destinations") in locations
+
+
+DEMOGRAPHICS = EventCode.PATIENT_DEMOGRAPHICS_CHANGED
+MOVED = frozenset({DemographicField.ADDRESS})
+
+
+def demographics_table(rule: str | None = None, **route: Any) -> RoutingTable:
+    entry: dict[str, Any] = {"events": ["patient-demographics-changed"], "destinations": ["t"]}
+    if rule is not None:
+        entry["demographics"] = rule
+    return RoutingTable.model_validate(
+        {
+            "destinations": [{"name": "t", "address": "http://127.0.0.1:8081/fhir"}],
+            "routes": [{**entry, **route}],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("changed", "active", "forwarded", "rule"),
+    [
+        (MOVED, True, True, None),
+        (frozenset(), True, False, FILTERED_UNCHANGED),
+        (MOVED, False, False, FILTERED_INACTIVE),
+        (frozenset(), False, False, FILTERED_UNCHANGED),
+    ],
+)
+def test_by_default_a_demographic_update_goes_on_when_it_changes_an_active_patient(
+    changed: frozenset[DemographicField], active: bool, forwarded: bool, rule: str | None
+) -> None:
+    # Given a route for demographic updates with the default rule
+    routing = demographics_table()
+    facts = DemographicsFacts(changed, active)
+    # When an update is routed / Then it goes on only if it changed something of an active
+    # patient, and otherwise the rule that filtered it is named
+    destinations = names(routing.route(event(DEMOGRAPHICS), DEFAULT_SOURCE, facts))
+    assert destinations == (["t"] if forwarded else [])
+    if rule is not None:
+        assert routing.demographics_filter(event(DEMOGRAPHICS), DEFAULT_SOURCE, facts) == rule
+
+
+def test_a_route_may_forward_every_demographic_update_or_none() -> None:
+    unchanged = DemographicsFacts(frozenset(), active=False)
+    moved = DemographicsFacts(MOVED, active=True)
+    every, no = demographics_table("all"), demographics_table("none")
+    assert names(every.route(event(DEMOGRAPHICS), DEFAULT_SOURCE, unchanged)) == ["t"]
+    assert names(every.route(event(DEMOGRAPHICS), DEFAULT_SOURCE, None)) == ["t"]
+    assert no.route(event(DEMOGRAPHICS), DEFAULT_SOURCE, moved) == []
+    assert not no.routes_demographics(event(DEMOGRAPHICS), DEFAULT_SOURCE)
+    assert no.demographics_filter(event(DEMOGRAPHICS), DEFAULT_SOURCE, moved) == (
+        FILTERED_NOT_ROUTED
+    )
+
+
+def test_the_demographics_rule_leaves_other_events_alone() -> None:
+    # Given a route whose rule forwards no demographic update
+    routing = demographics_table("none", events=["admission", "patient-demographics-changed"])
+    # Then an admission still goes its way
+    assert names(routing.route(event(), DEFAULT_SOURCE)) == ["t"]
+
+
+def test_an_unknown_demographics_rule_is_refused() -> None:
+    with pytest.raises(ValidationError, match="demographics"):
+        demographics_table("sometimes")

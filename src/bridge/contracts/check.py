@@ -79,7 +79,8 @@ def check_message(
 
 def _result(inbound: Inbound) -> AcceptResult:
     """As the bridge's accept sees the message: rejected, accepted, or acknowledged and ignored
-    (an A08 without PV2-9: answered AA, routed nowhere; ``event`` stays None)."""
+    (a well-formed message carrying no event: answered AA, routed nowhere; ``event`` stays
+    None). A demographic update is accepted here: whether it is forwarded depends on the store."""
     try:
         event = decode(inbound)
     except MessageRejected as rejected:

@@ -18,8 +18,9 @@ class MessageRejected(Exception):
 
 
 class MessageIgnored(Exception):
-    """A well-formed message that carries no care-transition event (e.g. an ADT^A08 without
-    PV2-9: ordinary demographics traffic). Answered positively (HL7 AA), routed nowhere.
+    """A well-formed message that carries no care-transition event. Answered positively (HL7
+    AA), stored as filtered, routed nowhere. (An ADT^A08 without PV2-9 is not one: it is a
+    demographic update, and the routing file decides whether it is forwarded.)
 
     Deliberately not a :class:`MessageRejected`: nothing is wrong with the message, and the
     sender must not be told to fix it or to send it again.

@@ -54,6 +54,7 @@ class EventCode(StrEnum):
     HOMECARE_ENROLMENT_ENDED = "homecare-enrolment-ended"
     RECEIPT = "receipt"
     DEVIATION = "deviation"
+    PATIENT_DEMOGRAPHICS_CHANGED = "patient-demographics-changed"
 
 
 class SecurityLabel(StrEnum):
@@ -170,6 +171,15 @@ class Address(_Frozen):
     country: str | None = None
 
 
+class ContactPoint(_Frozen):
+    """A telephone number or an e-mail address: HL7 PID-13 (home) / PID-14 (work) XTN, FHIR
+    ``Patient.telecom``."""
+
+    system: Literal["phone", "email"] = "phone"
+    value: str = Field(min_length=1, max_length=200)
+    use: Literal["home", "work"] = "home"
+
+
 class CareUnit(_Frozen):
     """A ward or care unit, identified by its HSA-id; ``code`` is the local ward code."""
 
@@ -184,6 +194,7 @@ class Patient(_Frozen):
     birth_date: date | None = None
     gender: Literal["male", "female", "other", "unknown"] | None = None
     address: Address | None = None
+    telecom: tuple[ContactPoint, ...] = ()
     security_labels: frozenset[SecurityLabel] = frozenset()
     primary_care_unit: CareUnit | None = None
 
@@ -354,6 +365,10 @@ class CareTransitionEvent(_Frozen):
         for other in _EVENT_PARTS - {part}:
             if getattr(self, other) is not None:
                 raise ValueError(f"a {self.event.value} event cannot carry {other}")
+        if self.event is EventCode.PATIENT_DEMOGRAPHICS_CHANGED and (
+            self.encounter is not None or self.admission_info is not None
+        ):
+            raise ValueError(f"a {self.event.value} event is about the patient, not a stay")
         is_receipt = self.event is EventCode.RECEIPT
         if (self.patient is None) != is_receipt:
             raise ValueError(

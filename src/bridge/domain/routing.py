@@ -17,6 +17,14 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
+from bridge.domain.demographics import (
+    FILTERED_INACTIVE,
+    FILTERED_NOT_ROUTED,
+    FILTERED_UNCHANGED,
+    DemographicsFacts,
+    DemographicsRule,
+    forwards,
+)
 from bridge.domain.model import CareTransitionEvent, EventCode, MessageOrigin, Patient
 
 DEFAULT_SOURCE = "takecare"
@@ -239,8 +247,29 @@ class Route(BaseModel):
     source: Name = DEFAULT_SOURCE
     conditions: Conditions = Conditions()
     destinations: tuple[Name, ...] = Field(min_length=1)
+    demographics: DemographicsRule = Field(
+        default=DemographicsRule.CHANGED_FOR_ACTIVE_PATIENTS,
+        description="Which patient-demographics-changed events this route forwards.",
+    )
 
-    def applies_to(self, event: CareTransitionEvent, source: str) -> bool:
+    def applies_to(
+        self,
+        event: CareTransitionEvent,
+        source: str,
+        demographics: DemographicsFacts | None = None,
+    ) -> bool:
+        """Whether the event goes this way; a demographic update also needs the route's
+        :class:`DemographicsRule` to forward it (no facts: only ``all`` does)."""
+        if not self.names(event, source):
+            return False
+        if event.event is not EventCode.PATIENT_DEMOGRAPHICS_CHANGED:
+            return True
+        if demographics is None:
+            return self.demographics is DemographicsRule.ALL
+        return forwards(self.demographics, demographics)
+
+    def names(self, event: CareTransitionEvent, source: str) -> bool:
+        """The route is for this event from this source, under its conditions."""
         return (
             event.event in self.events and self.source == source and self.conditions.hold_for(event)
         )
@@ -318,13 +347,42 @@ class RoutingTable(BaseModel):
                 return source
         return None
 
-    def route(self, event: CareTransitionEvent, source: str) -> list[Destination]:
-        """Every destination a matching route names, once each, in routing-file order."""
+    def route(
+        self,
+        event: CareTransitionEvent,
+        source: str,
+        demographics: DemographicsFacts | None = None,
+    ) -> list[Destination]:
+        """Every destination a matching route names, once each, in routing-file order.
+
+        ``demographics``: for a patient-demographics-changed event, what changed and whether
+        the patient is active (the accept step reads it from the store).
+        """
         names: list[str] = []
         for route in self.routes:
-            if route.applies_to(event, source):
+            if route.applies_to(event, source, demographics):
                 names.extend(name for name in route.destinations if name not in names)
         return [self.destination(name) for name in names]
+
+    def demographics_filter(
+        self, event: CareTransitionEvent, source: str, facts: DemographicsFacts | None
+    ) -> str:
+        """The rule that kept a demographic update from every destination (docs/routing.md)."""
+        rules = {route.demographics for route in self.routes if route.names(event, source)}
+        if facts is None or not rules or rules == {DemographicsRule.NONE}:
+            return FILTERED_NOT_ROUTED
+        if not facts.changed:
+            return FILTERED_UNCHANGED
+        if not facts.active:
+            return FILTERED_INACTIVE
+        return FILTERED_NOT_ROUTED
+
+    def routes_demographics(self, event: CareTransitionEvent, source: str) -> bool:
+        """Whether any route could forward this demographic update (else no store read)."""
+        return any(
+            route.names(event, source) and route.demographics is not DemographicsRule.NONE
+            for route in self.routes
+        )
 
 
 FHIR_ONLY_EVENTS = frozenset(
@@ -356,10 +414,11 @@ HOSPITAL_EVENTS = frozenset(
         EventCode.SIP_PLAN_ESTABLISHED,
         EventCode.SIP_PLAN_UPDATED,
         EventCode.SIP_PLAN_CLOSED,
+        EventCode.PATIENT_DEMOGRAPHICS_CHANGED,
     }
 )
-"""What TakeCare sends about a stay (listed, so a new event code never joins the default route
-unasked)."""
+"""What TakeCare sends about a stay and its patient (listed, so a new event code never joins the
+default route unasked)."""
 
 
 def default_routing(treserva_url: str) -> RoutingTable:

@@ -30,6 +30,7 @@ from bridge.domain.model import CareTransitionEvent, EventCode
 CANONICAL_SCHEMA = "canonical/care-transition-event.schema.json"
 EXAMPLE_EVENTS = (
     EventCode.PATIENT_MERGE,
+    EventCode.PATIENT_DEMOGRAPHICS_CHANGED,
     EventCode.SIP_MEETING_BOOKED,
     EventCode.SIP_PLAN_ESTABLISHED,
     EventCode.HOMECARE_ENROLMENT_STARTED,

@@ -199,6 +199,13 @@ EVENT_DEFINITIONS: dict[EventCode, EventDefinition] = {
         "DetectedIssue naming the rule, the stay, the sending and receiving units and how late. "
         "Swedish: avvikelse i samverkan.",
     ),
+    EventCode.PATIENT_DEMOGRAPHICS_CHANGED: EventDefinition(
+        "Patient demographics changed",
+        "The patient's name, address, contact details or protected-identity marking changed "
+        "(HL7 v2 ADT^A08 without an estimated discharge date); forwarded by the routing file's "
+        "rule, by default only for a patient with an open stay or home-care enrolment. "
+        "Swedish: ändrade personuppgifter.",
+    ),
 }
 
 ADMISSION_INFORMATION_DEFINITIONS: dict[AdmissionInformationCode, EventDefinition] = {

@@ -146,7 +146,9 @@ def _decode(bundle: Json) -> CareTransitionEvent:
             occurred_at=occurred_at,
             receipt=read_receipt(index, header, HEADER),
         )
-    encounter_at = _encounter_position(index, header)
+    # A demographic update is about the patient alone: an Encounter beside it is not read.
+    about_patient = event is EventCode.PATIENT_DEMOGRAPHICS_CHANGED
+    encounter_at = None if about_patient else _encounter_position(index, header)
     encounter, admission_info = (
         (None, None) if encounter_at is None else read_encounter(index, encounter_at)
     )

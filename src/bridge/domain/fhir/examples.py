@@ -15,6 +15,7 @@ from bridge.domain.model import (
     AdmissionInformation,
     CareTransitionEvent,
     CareUnit,
+    ContactPoint,
     Encounter,
     EventCode,
     HomeCareEnrolment,
@@ -223,6 +224,20 @@ def merge_example() -> CareTransitionEvent:
     return _notice(EventCode.PATIENT_MERGE, "TC-A40-1", merge=PatientMerge(prior_identifier=prior))
 
 
+def demographics_example() -> CareTransitionEvent:
+    """An ADT^A08 without PV2-9: the admission example's patient has moved and has a new
+    telephone number (a Patient focus)."""
+    patient = admission_example().patient
+    assert patient is not None
+    moved = Address(lines=("Norra Murgatan 12",), postal_code="62155", city="Visby", country="SE")
+    phone = ContactPoint(system="phone", value="0498-123456", use="home")
+    return _notice(
+        EventCode.PATIENT_DEMOGRAPHICS_CHANGED,
+        "TC-A08-1",
+        patient=patient.model_copy(update={"address": moved, "telecom": (phone,)}),
+    )
+
+
 def receipt_example(code: str = "ok") -> CareTransitionEvent:
     """Treserva confirms a notice is in its worklist."""
     return CareTransitionEvent.model_validate(
@@ -272,4 +287,6 @@ def example_event(event: EventCode) -> CareTransitionEvent:
         return merge_example()
     if event is EventCode.RECEIPT:
         return receipt_example()
+    if event is EventCode.PATIENT_DEMOGRAPHICS_CHANGED:
+        return demographics_example()
     return _adt_example(event)

@@ -21,6 +21,7 @@ LINK_TYPES = frozenset({"replaced-by", "replaces", "refer", "seealso"})
 
 FOCUS_TYPES: dict[EventCode, str] = {
     EventCode.PATIENT_MERGE: "Patient",
+    EventCode.PATIENT_DEMOGRAPHICS_CHANGED: "Patient",
     EventCode.SIP_MEETING_BOOKED: "Appointment",
     EventCode.SIP_MEETING_MOVED: "Appointment",
     EventCode.SIP_MEETING_CANCELLED: "Appointment",

@@ -13,6 +13,7 @@ from bridge.domain.model import (
     SECURITY_LABEL_SYSTEM,
     Address,
     CareUnit,
+    ContactPoint,
     HumanName,
     Patient,
     SecurityLabel,
@@ -47,9 +48,29 @@ def read_patient(index: BundleIndex, position: int) -> Patient:
         birth_date=None if birth_date is None else parse_date(birth_date, f"{path}.birthDate"),
         gender=_gender(resource, path),
         address=_address(resource, path),
+        telecom=_telecom(resource, path),
         security_labels=_security_labels(resource, path),
         primary_care_unit=_primary_care_unit(index, resource, path),
     )
+
+
+def _telecom(resource: Json, path: str) -> tuple[ContactPoint, ...]:
+    """Telephone numbers and e-mail addresses (other systems are not kept); ``use`` work stays
+    work, any other use is read as home (HL7 v2 has the two, PID-13 and PID-14)."""
+    found: list[ContactPoint] = []
+    for position, item in enumerate(opt_list(resource, "telecom", path)):
+        item_path = f"{path}.telecom[{position}]"
+        point = obj(item, item_path)
+        system, value = opt_str(point, "system", item_path), opt_str(point, "value", item_path)
+        if system not in ("phone", "email") or value is None:
+            continue
+        use: Literal["home", "work"] = (
+            "work" if opt_str(point, "use", item_path) == "work" else "home"
+        )
+        found.append(
+            ContactPoint(system="phone" if system == "phone" else "email", value=value, use=use)
+        )
+    return tuple(found)
 
 
 def _first(resource: Json, key: str, path: str) -> tuple[Json, str] | None:

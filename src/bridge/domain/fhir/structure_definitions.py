@@ -185,6 +185,8 @@ def patient_profile() -> Json:
         *_identifier_slice("nationelltReservnummer", NATIONELLT_RESERVNUMMER_SYSTEM, checked=False),
         {"id": "Patient.address", "path": "Patient.address", "max": "1",
          "short": "Folkbokföringsadress; absent for a protected person"},
+        {"id": "Patient.telecom", "path": "Patient.telecom",
+         "short": "Telephone (phone), e-mail (email); use home or work (HL7 v2 PID-13 / PID-14)"},
         {"id": "Patient.generalPractitioner", "path": "Patient.generalPractitioner", "max": "1",
          "short": "The patient's primary care unit (vårdcentral) by HSA-id",
          "type": [{"code": "Reference", "targetProfile": [f"{_BASE}Organization"]}]},

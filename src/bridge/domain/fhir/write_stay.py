@@ -57,6 +57,11 @@ def patient_resource(patient: Patient, resource_id: str) -> Json:
         resource["birthDate"] = patient.birth_date.isoformat()
     if patient.address is not None and not patient.is_protected:
         resource["address"] = [_address(patient.address)]
+    if patient.telecom:
+        resource["telecom"] = [
+            {"system": contact.system, "value": contact.value, "use": contact.use}
+            for contact in patient.telecom
+        ]
     if patient.primary_care_unit is not None:
         resource["generalPractitioner"] = [
             unit_reference("Organization", patient.primary_care_unit)

@@ -2,9 +2,9 @@
 and home-care enrolment), SIU (SIP meetings) and ACK (receipts).
 
 Every way a message can be wrong ends in :class:`MessageRejected` naming the segment or field,
-so the ACK can tell the sender's developer where to look. A well-formed message that carries no
-care-transition event (an ADT^A08 without PV2-9) raises :class:`MessageIgnored`. Nothing else
-escapes.
+so the ACK can tell the sender's developer where to look. An ADT^A08 without PV2-9 is a
+demographic update (``patient-demographics-changed``): the patient only, no stay; whether it is
+forwarded is a routing rule (docs/routing.md). Nothing else escapes.
 """
 
 from __future__ import annotations
@@ -75,10 +75,14 @@ def _decode(message: Er7Message, today: date | None) -> CareTransitionEvent:
     origin = _origin(msh)
     if event is EventCode.RECEIPT:
         return CareTransitionEvent(event=event, origin=origin, receipt=decode_receipt(message))
-    if event is EventCode.ESTIMATED_DISCHARGE_CHANGED:
-        _check_estimated_discharge(message)
+    if event is EventCode.ESTIMATED_DISCHARGE_CHANGED and not _has_estimated_discharge(message):
+        event = EventCode.PATIENT_DEMOGRAPHICS_CHANGED
     occurred_at = _occurred_at(message)
     patient = decode_patient(message, version, today)
+    if event is EventCode.PATIENT_DEMOGRAPHICS_CHANGED:
+        return CareTransitionEvent(
+            event=event, origin=origin, occurred_at=occurred_at, patient=patient
+        )
     if event in _HOME_CARE_EVENTS:
         return CareTransitionEvent(
             event=event,
@@ -105,14 +109,10 @@ _HOME_CARE_EVENTS = frozenset(HOME_CARE_TRIGGER_EVENTS.values())
 _SIU_EVENTS = frozenset(SIU_TRIGGER_EVENTS.values())
 
 
-def _check_estimated_discharge(message: Er7Message) -> None:
-    """An A08 is a care-transition event only when it carries the estimated discharge date."""
+def _has_estimated_discharge(message: Er7Message) -> bool:
+    """An A08 with PV2-9 changes the estimated discharge date; without, the demographics."""
     pv2 = message.segment("PV2")
-    if pv2 is None or clean(pv2.get(9)) is None:
-        raise MessageIgnored(
-            "ADT^A08 without PV2-9 (estimated discharge date) is demographics traffic, "
-            "not a care-transition event: acknowledged, not forwarded"
-        )
+    return pv2 is not None and clean(pv2.get(9)) is not None
 
 
 def _version(msh: Segment) -> tuple[int, ...]:

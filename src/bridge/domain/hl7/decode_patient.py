@@ -20,6 +20,7 @@ from bridge.domain.identifiers import (
 from bridge.domain.model import (
     Address,
     CareUnit,
+    ContactPoint,
     HumanName,
     Patient,
     PatientIdentifier,
@@ -52,6 +53,7 @@ def decode_patient(message: Er7Message, version: tuple[int, ...], today: date | 
         birth_date=parse_date(pid.get(7), "PID-7"),
         gender=_GENDERS.get(pid.get(8).strip().upper()),
         address=_address(pid.first(11)),
+        telecom=_telecom(pid),
         security_labels=_security_labels(message, pd1),
         primary_care_unit=_primary_care_unit(pd1, version),
     )
@@ -131,6 +133,28 @@ def _address(rep: Repetition) -> Address | None:
     if not lines and city is None and postal_code is None and country is None:
         return None
     return Address(lines=lines, postal_code=postal_code, city=city, country=country)
+
+
+def _telecom(pid: Segment) -> tuple[ContactPoint, ...]:
+    """PID-13 (home) and PID-14 (work), every repetition: XTN-4 for an e-mail address (XTN-2
+    ``NET`` or XTN-3 ``Internet``), else the number in XTN-12, else XTN-1."""
+    found: list[ContactPoint] = []
+    uses: tuple[tuple[int, Literal["home", "work"]], ...] = ((13, "home"), (14, "work"))
+    for index, use in uses:
+        for rep in pid.repetitions(index):
+            contact = _contact(rep, use)
+            if contact is not None:
+                found.append(contact)
+    return tuple(found)
+
+
+def _contact(rep: Repetition, use: Literal["home", "work"]) -> ContactPoint | None:
+    email = rep.component(2).strip().upper() == "NET" or rep.component(3).strip() == "Internet"
+    if email:
+        address = clean(rep.component(4))
+        return None if address is None else ContactPoint(system="email", value=address, use=use)
+    number = clean(rep.component(12)) or clean(rep.component(1))
+    return None if number is None else ContactPoint(system="phone", value=number, use=use)
 
 
 def _security_labels(message: Er7Message, pd1: Segment | None) -> frozenset[SecurityLabel]:

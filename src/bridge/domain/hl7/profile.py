@@ -42,6 +42,7 @@ EVENT_MESSAGES: dict[EventCode, tuple[str, str]] = {
     **{event: ("ADT", trigger) for trigger, event in ADT_TRIGGER_EVENTS.items()},
     **{event: ("SIU", trigger) for trigger, event in SIU_TRIGGER_EVENTS.items()},
     **{event: ("ADT", trigger) for trigger, event in HOME_CARE_TRIGGER_EVENTS.items()},
+    EventCode.PATIENT_DEMOGRAPHICS_CHANGED: ("ADT", "A08"),
 }
 """Event → (MSH-9 message type, trigger) for every event with an HL7 v2 form but receipts."""
 EVENT_TRIGGERS: dict[EventCode, str] = {event: pair[1] for event, pair in EVENT_MESSAGES.items()}

@@ -24,6 +24,7 @@ from bridge.domain.model import (
     AdmissionInformation,
     CareTransitionEvent,
     CareUnit,
+    ContactPoint,
     Encounter,
     Patient,
     PatientIdentifier,
@@ -88,7 +89,17 @@ def pid(patient: Patient) -> str:
         )
     if patient.address is not None:
         fields[11] = _xad(patient)
+    for index, use in ((13, "home"), (14, "work")):
+        fields[index] = "~".join(_xtn(c) for c in patient.telecom if c.use == use)
     return segment("PID", fields)
+
+
+def _xtn(contact: ContactPoint) -> str:
+    """XTN: a number in XTN-1 with use PRN/WPN and type PH; an e-mail address in XTN-4 (NET,
+    Internet)."""
+    if contact.system == "email":
+        return join_fields(["", "NET", "Internet", esc(contact.value)], "^")
+    return join_fields([esc(contact.value), "PRN" if contact.use == "home" else "WPN", "PH"], "^")
 
 
 def cx(identifier: PatientIdentifier) -> str:

@@ -26,6 +26,7 @@ from bridge.domain.hl7.er7 import split_batch
 from bridge.domain.model import CareTransitionEvent, EventCode
 from bridge.domain.routing import RoutingTable
 from bridge.service.care import episodes
+from bridge.service.care.demographics import read_demographics
 from bridge.service.clock import Clock
 from bridge.service.delivery.group_commit import GroupCommit
 from bridge.service.delivery.outbound import FHIR_JSON, HL7_V2, OutboundEncoder
@@ -158,6 +159,8 @@ class Acceptor:
         # The routing file's sources say who sent it (sending facility/application); a message
         # none of them claims keeps the entrypoint's default source.
         inbound = replace(inbound, source=self._routing.source_of(event.origin) or inbound.source)
+        if event.event is EventCode.PATIENT_DEMOGRAPHICS_CHANGED:
+            return await self._accept_demographics(inbound, event)
         # A receipt confirms a notice the bridge sent; it is recorded, never routed onward.
         destinations = (
             [] if event.event is EventCode.RECEIPT else self._routing.route(event, inbound.source)
@@ -165,6 +168,38 @@ class Acceptor:
         return await self.group.submit(
             _Decoded(inbound, event, tuple(d.name for d in destinations))
         )
+
+    async def _accept_demographics(
+        self, inbound: Inbound, event: CareTransitionEvent
+    ) -> AcceptResult:
+        """A demographic update (ADT^A08 without PV2-9) goes on only when a route's rule
+        forwards it, which needs the patient's previous demographics and whether they have an
+        open stay or home-care enrolment: read here, in a short session of its own, so the
+        group commit stays free of per-message queries. Not forwarded: stored as filtered with
+        the rule that decided (docs/routing.md)."""
+        facts = None
+        if self._routing.routes_demographics(event, inbound.source):
+            key, _, _ = self._patient_columns(event)
+            try:
+                async with self._db.session() as session:
+                    stored = await read_demographics(session, event, key)
+            except (OperationalError, DBAPIError, OSError) as error:
+                log.error("database unavailable, message not accepted: %s", type(error).__name__)
+                return AcceptResult(AcceptStatus.UNAVAILABLE, event=event)
+            if stored.already_stored:  # a resend: the group commit answers it as a duplicate
+                return await self.group.submit(_Decoded(inbound, event, ()))
+            facts = stored.facts
+        destinations = self._routing.route(event, inbound.source, facts)
+        if destinations:
+            return await self.group.submit(
+                _Decoded(inbound, event, tuple(d.name for d in destinations))
+            )
+        rule = self._routing.demographics_filter(event, inbound.source, facts)
+        reason = f"demographic update (ADT^A08 without PV2-9) forwarded nowhere: {rule}"
+        recorded = await self._audit_ignored(inbound, MessageIgnored(reason), rule)
+        if recorded is None:
+            return AcceptResult(AcceptStatus.UNAVAILABLE, event=event)
+        return AcceptResult(AcceptStatus.IGNORED, message_id=recorded, event=event)
 
     async def _write_batch(self, items: Sequence[_Decoded]) -> list[AcceptResult]:
         """Write ``items`` in one transaction; retried whole on a conflict with another writer.
@@ -335,15 +370,18 @@ class Acceptor:
             code=code,
         )
 
-    async def _audit_ignored(self, inbound: Inbound, ignored: MessageIgnored) -> str | None:
-        """Well-formed traffic with no care-transition event in it: stored as filtered (findable
-        with the rule that filtered it), answered AA, routed nowhere. None: not stored."""
+    async def _audit_ignored(
+        self, inbound: Inbound, ignored: MessageIgnored, rule: str | None = None
+    ) -> str | None:
+        """Well-formed traffic the bridge does not forward: stored as filtered (findable with
+        the rule that filtered it), answered AA, routed nowhere. None: not stored."""
+        rule = rule or message_outcomes.NO_EVENT_RULE
         log.info("message filtered via %s: %s", inbound.entrypoint, ignored.reason)
         try:
             async with self._db.session() as session, session.begin():
                 now = self._clock.now()
                 outcome_id = message_outcomes.record_filtered(
-                    session, _answered(inbound), ignored, now
+                    session, _answered(inbound), ignored, now, rule=rule
                 )
                 audit.record(
                     session,
@@ -353,7 +391,7 @@ class Acceptor:
                     entrypoint=inbound.entrypoint,
                     source=inbound.source,
                     reason=ignored.reason,
-                    rule=message_outcomes.A08_RULE,
+                    rule=rule,
                     correlation_id=inbound.correlation_id,
                     size=len(inbound.body),
                 )

@@ -2,7 +2,7 @@
 
 A message the bridge accepts and routes is a row in ``messages`` (service/accept.py). One it
 answers but does not take on (rejected for its content or an unsupported header, or filtered:
-acknowledged, forwarded nowhere, e.g. an ADT^A08 without PV2-9) is a row in
+acknowledged, forwarded nowhere, e.g. an ADT^A08 without PV2-9 that no route forwards) is a row in
 ``message_outcomes``, written in the same transaction as its audit row, with the reason, the
 rule that decided, and the payload with personnummer and addresses masked for operators.
 
@@ -31,8 +31,10 @@ from bridge.store.tables import MessageOutcomeRow
 
 FILTERED = "filtered"
 REJECTED = "rejected"
-A08_RULE = "a08-without-estimated-discharge-date"
-"""The rule that filters an ADT^A08 carrying no PV2-9 (docs/routing.md)."""
+NO_EVENT_RULE = "no-care-transition-event"
+"""The rule for a well-formed message that carries no event (``MessageIgnored``). No decoder
+raises that today: an ADT^A08 without PV2-9 is a demographic update, filtered by the routing
+file's rules (``bridge.domain.demographics``, docs/routing.md)."""
 MAX_STORED_PAYLOAD = 64 * 1024
 
 # Fields that may hold an address or a contact: PID-11/13/14 (address, phones), NK1-4/5/6,
@@ -91,10 +93,15 @@ def record_rejected(
 
 
 def record_filtered(
-    session: AsyncSession, answered: Answered, ignored: MessageIgnored, at: datetime
+    session: AsyncSession,
+    answered: Answered,
+    ignored: MessageIgnored,
+    at: datetime,
+    *,
+    rule: str = NO_EVENT_RULE,
 ) -> str:
     """Add the filtered message, with the rule that filtered it; its id."""
-    return _record(session, answered, at, outcome=FILTERED, reason=ignored.reason, rule=A08_RULE)
+    return _record(session, answered, at, outcome=FILTERED, reason=ignored.reason, rule=rule)
 
 
 def _record(
