@@ -16,7 +16,13 @@ from bridge.domain.fhir.encode import dumps, encode_message_bundle
 from bridge.domain.fhir.examples import example_event
 from bridge.domain.fhir.validate import validate_resource
 from bridge.domain.hl7.encode import encode_hl7
-from bridge.domain.model import Address, CareTransitionEvent, EventCode, SecurityLabel
+from bridge.domain.model import (
+    Address,
+    CareTransitionEvent,
+    ContactPoint,
+    EventCode,
+    SecurityLabel,
+)
 
 NOW = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 ROUTE = {
@@ -145,3 +151,28 @@ def test_a_merge_does_not_leak_the_address_through_the_prior_identity() -> None:
     for resource in patients:
         assert "address" not in resource
         assert resource["meta"]["security"][0]["code"] == "skyddadFolkbokforing"
+
+
+@pytest.mark.parametrize("label", list(SecurityLabel))
+def test_a_protected_persons_phone_and_e_mail_never_leave_the_bridge(label: SecurityLabel) -> None:
+    # Given a protected person with a phone number and an e-mail address
+    event = example_event(EventCode.ADMISSION)
+    assert event.patient is not None
+    contacts = (
+        ContactPoint(system="phone", value="0498-777 66 55", use="home"),
+        ContactPoint(system="email", value="hemlig@example.se", use="work"),
+    )
+    patient = event.patient.model_copy(
+        update={"telecom": contacts, "security_labels": frozenset({label})}
+    )
+    protected = event.model_copy(update={"patient": patient})
+    # When it is encoded both ways, with and without for_destination() first
+    for candidate in (protected, protected.for_destination()):
+        wire = dumps(as_fhir(candidate)).decode()
+        text = encode_hl7(candidate, control_id="P-2", now=NOW)
+        # Then neither the number nor the e-mail is anywhere in the payloads
+        for secret in ("777 66 55", "hemlig@example.se"):
+            assert secret not in wire
+            assert secret not in text
+    assert protected.for_destination().patient is not None
+    assert protected.for_destination().patient.telecom == ()

@@ -389,11 +389,15 @@ class CareTransitionEvent(_Frozen):
         return f"{self.origin.sending_facility}|{self.origin.message_id}"
 
     def for_destination(self) -> CareTransitionEvent:
-        """The event as it may leave the bridge: a protected person's address removed."""
-        if self.patient is None or not self.patient.is_protected or self.patient.address is None:
+        """The event as it may leave the bridge: a protected person's address and contact
+        details (a phone number or e-mail leads to where they live as surely) removed."""
+        patient = self.patient
+        if patient is None or not patient.is_protected:
             return self
-        patient = self.patient.model_copy(update={"address": None})
-        return self.model_copy(update={"patient": patient})
+        if patient.address is None and not patient.telecom:
+            return self
+        hidden = patient.model_copy(update={"address": None, "telecom": ()})
+        return self.model_copy(update={"patient": hidden})
 
 
 REQUIRED_PART: dict[EventCode, str] = {

@@ -57,7 +57,7 @@ def patient_resource(patient: Patient, resource_id: str) -> Json:
         resource["birthDate"] = patient.birth_date.isoformat()
     if patient.address is not None and not patient.is_protected:
         resource["address"] = [_address(patient.address)]
-    if patient.telecom:
+    if patient.telecom and not patient.is_protected:
         resource["telecom"] = [
             {"system": contact.system, "value": contact.value, "use": contact.use}
             for contact in patient.telecom

@@ -89,8 +89,10 @@ def pid(patient: Patient) -> str:
         )
     if patient.address is not None:
         fields[11] = _xad(patient)
+    # A protected person's phone and e-mail lead to them as surely as the address: withheld.
+    contacts = () if patient.is_protected else patient.telecom
     for index, use in ((13, "home"), (14, "work")):
-        fields[index] = "~".join(_xtn(c) for c in patient.telecom if c.use == use)
+        fields[index] = "~".join(_xtn(c) for c in contacts if c.use == use)
     return segment("PID", fields)
 
 
