@@ -22,21 +22,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bridge.domain.identifiers import luhn_check_digit
+from bridge.domain.identifiers import synthetic_personnummers
 
 FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "hl7" / "adt_a01_v25.hl7"
 TRIGGERS = ("A01", "A08", "A16", "A03")
 START, END = b"\x0b", b"\x1c\r"
-
-
-def synthetic_personnummers() -> Iterator[str]:
-    """Distinct 12-digit test personnummer with valid check digits (born 1920-1999, 98x)."""
-    for year, month, day, digit in itertools.product(
-        range(1920, 2000), range(1, 13), range(1, 29), range(10)
-    ):
-        date = f"{year}{month:02d}{day:02d}"
-        nine = f"{date[2:]}98{digit}"
-        yield f"{date}98{digit}{luhn_check_digit(nine)}"
 
 
 def _hl7_time(moment: datetime) -> str:

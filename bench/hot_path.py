@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import os
 import sys
 import tempfile
@@ -31,21 +30,12 @@ from sqlalchemy import create_engine, event, text
 from bridge.bootstrap import Bridge
 from bridge.config import Settings
 from bridge.connectors.port import OutboundMessage, Outcome, SendResult
-from bridge.domain.identifiers import luhn_check_digit
+from bridge.domain.identifiers import synthetic_personnummers
 from bridge.service.delivery.accept import AcceptStatus, Inbound
 from bridge.service.delivery.outbound import HL7_V2
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "hl7" / "adt_a01_v25.hl7"
-
-
-def personnummers() -> Any:
-    for year, month, day, digit in itertools.product(
-        range(1930, 1950), range(1, 13), range(1, 29), range(10)
-    ):
-        date = f"{year}{month:02d}{day:02d}"
-        nine = f"{date[2:]}97{digit}"
-        yield f"{date}97{digit}{luhn_check_digit(nine)}"
 
 
 class Sink:
@@ -69,7 +59,7 @@ class Sink:
 def messages(n: int) -> list[bytes]:
     template = FIXTURE.read_text().replace("\r\n", "\r").replace("\n", "\r")
     out = []
-    for i, pnr in zip(range(n), personnummers(), strict=False):
+    for i, pnr in zip(range(n), synthetic_personnummers(1930, 1949, "97"), strict=False):
         text_ = template.replace("191212121212", pnr).replace("TC20240301-000123", f"B{i:07d}")
         out.append(text_.replace("VN-2024-000123", f"VN-{i:07d}").encode())
     return out

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bridge.domain.identifiers import luhn_check_digit
+from bridge.domain import identifiers
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "hl7" / "adt_a01_v25.hl7"
 TRIGGERS = ("A01", "A08", "A16", "A03")
@@ -30,12 +30,7 @@ START, END = b"\x0b", b"\x1c\r"
 
 def synthetic_personnummers() -> Iterator[str]:
     """Distinct 12-digit test personnummer with valid check digits (born 1930-1949, 98x)."""
-    for year, month, day, digit in itertools.product(
-        range(1930, 1950), range(1, 13), range(1, 29), range(10)
-    ):
-        date = f"{year}{month:02d}{day:02d}"
-        nine = f"{date[2:]}98{digit}"
-        yield f"{date}98{digit}{luhn_check_digit(nine)}"
+    return identifiers.synthetic_personnummers(1930, 1949, "98")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ samordningsnummer has 60 added to the day of birth. Ten-digit forms use ``-`` as
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections.abc import Iterator
 from datetime import date
 from enum import StrEnum
 
@@ -54,6 +56,22 @@ def luhn_check_digit(nine_digits: str) -> str:
         if luhn_ok(nine_digits + candidate):
             return candidate
     raise AssertionError("unreachable: one digit always completes a Luhn sum")
+
+
+def synthetic_personnummers(
+    first_year: int = 1920, last_year: int = 1999, serial: str = "98"
+) -> Iterator[str]:
+    """Distinct 12-digit test personnummer with valid check digits, for simulators and load.
+
+    Born on days 1–28 of ``first_year``…``last_year``, with birth numbers ``serial`` + one digit;
+    test data only (the project's rule: synthetic persons everywhere).
+    """
+    for year, month, day, digit in itertools.product(
+        range(first_year, last_year + 1), range(1, 13), range(1, 29), range(10)
+    ):
+        born = f"{year}{month:02d}{day:02d}"
+        nine = f"{born[2:]}{serial}{digit}"
+        yield f"{born}{serial}{digit}{luhn_check_digit(nine)}"
 
 
 def _century_for(yymmdd: str, separator: str, today: date) -> str:
