@@ -15,12 +15,22 @@ from bridge.logging_setup import configure_logging
 
 @pytest.fixture
 def stream() -> Iterator[io.StringIO]:
+    """A fresh stream for the root logger; uvicorn's loggers as a new process has them (a
+    uvicorn server run earlier in the same test process configures its own)."""
     buffer = io.StringIO()
     root = logging.getLogger()
     before = (list(root.handlers), root.level)
+    uvicorn = [logging.getLogger(name) for name in ("uvicorn", "uvicorn.error", "uvicorn.access")]
+    saved = [(lg.level, lg.propagate, list(lg.handlers), lg.disabled) for lg in uvicorn]
+    for logger in uvicorn:
+        logger.setLevel(logging.NOTSET)
+        logger.propagate, logger.handlers[:], logger.disabled = True, [], False
     yield buffer
     root.handlers[:] = before[0]
     root.setLevel(before[1])
+    for logger, (level, propagate, handlers, disabled) in zip(uvicorn, saved, strict=True):
+        logger.setLevel(level)
+        logger.propagate, logger.handlers[:], logger.disabled = propagate, handlers, disabled
 
 
 def test_json_lines_have_iso_times_with_offset(stream: io.StringIO) -> None:
