@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -377,28 +378,15 @@ class Acceptor:
         the rule that filtered it), answered AA, routed nowhere. None: not stored."""
         rule = rule or message_outcomes.NO_EVENT_RULE
         log.info("message filtered via %s: %s", inbound.entrypoint, ignored.reason)
-        try:
-            async with self._db.session() as session, session.begin():
-                now = self._clock.now()
-                outcome_id = message_outcomes.record_filtered(
-                    session, _answered(inbound), ignored, now, rule=rule
-                )
-                audit.record(
-                    session,
-                    at=now,
-                    action="ignored",
-                    message_id=outcome_id,
-                    entrypoint=inbound.entrypoint,
-                    source=inbound.source,
-                    reason=ignored.reason,
-                    rule=rule,
-                    correlation_id=inbound.correlation_id,
-                    size=len(inbound.body),
-                )
-        except (OperationalError, DBAPIError, OSError):
-            log.error("could not store a filtered message: database unavailable")
-            return None
-        return outcome_id
+        return await self._store_outcome(
+            inbound,
+            lambda session, now: message_outcomes.record_filtered(
+                session, _answered(inbound), ignored, now, rule=rule
+            ),
+            "ignored",
+            reason=ignored.reason,
+            rule=rule,
+        )
 
     async def _audit_rejection(self, inbound: Inbound, rejected: MessageRejected) -> str | None:
         """Stored (masked) for operators when the database allows; the rejection is answered
@@ -409,26 +397,42 @@ class Acceptor:
             rejected,
             extra={"size": len(inbound.body)},
         )
+        return await self._store_outcome(
+            inbound,
+            lambda session, now: message_outcomes.record_rejected(
+                session, _answered(inbound), rejected, now
+            ),
+            "rejected",
+            reason=rejected.reason,
+            location=rejected.location,
+        )
+
+    async def _store_outcome(
+        self,
+        inbound: Inbound,
+        store: Callable[[AsyncSession, datetime], str],
+        action: str,
+        **detail: Any,
+    ) -> str | None:
+        """A message answered but not taken on: its outcome row and audit row, one transaction.
+        None when the database could not take them."""
         try:
             async with self._db.session() as session, session.begin():
                 now = self._clock.now()
-                outcome_id = message_outcomes.record_rejected(
-                    session, _answered(inbound), rejected, now
-                )
+                outcome_id = store(session, now)
                 audit.record(
                     session,
                     at=now,
-                    action="rejected",
+                    action=action,
                     message_id=outcome_id,
                     entrypoint=inbound.entrypoint,
                     source=inbound.source,
-                    reason=rejected.reason,
-                    location=rejected.location,
                     correlation_id=inbound.correlation_id,
                     size=len(inbound.body),
+                    **detail,
                 )
         except (OperationalError, DBAPIError, OSError):
-            log.error("could not store a rejection: database unavailable")
+            log.error("could not store a %s message: database unavailable", action)
             return None
         return outcome_id
 
