@@ -105,6 +105,24 @@ class Settings(BaseSettings):
     )
 
     max_message_bytes: int = 1_048_576
+    # Resource limits (docs/security.md, "Resource limits and error classification").
+    mllp_max_connections: int = Field(default=256, ge=1, description="Open MLLP connections.")
+    mllp_max_connections_per_peer: int = Field(
+        default=64, ge=1, description="Open MLLP connections from one address."
+    )
+    mllp_frame_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="A frame must complete this long after its first byte."
+    )
+    mllp_idle_timeout_seconds: float = Field(
+        default=300.0, gt=0, description="An MLLP connection with no message for this long closes."
+    )
+    http_max_connections: int = Field(default=256, ge=1, description="Open HTTP connections.")
+    http_header_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Request headers must arrive within this long."
+    )
+    http_body_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="A request body not complete this long after: 408."
+    )
     log_level: str = "INFO"
     log_json: bool = True
     patient_key_secret: str = Field(

@@ -22,6 +22,17 @@ Choices worth knowing:
   followed by 0x0D is message content, not a terminator. A 0x0B inside a frame abandons the
   partial frame (the sender restarted) and starts a new one.
 - **Logs** carry peers, sizes and counts, never message content (it holds personnummer).
+  Opening, closing and timing out a connection is logged at DEBUG only and counted in
+  :class:`MllpStats`: thousands of hostile connections must not become thousands of lines.
+- **Resource limits.** At most ``max_connections`` open connections, and at most
+  ``max_connections_per_peer`` from one address. When the listener is full, a new connection
+  replaces the longest-idle connection that has never delivered a message (an idle or slowloris
+  client cannot lock out a real sender); when there is none, or the peer is over its own cap, the
+  new connection is closed at once. Refusals are logged once per incident
+  (:class:`~bridge.entrypoints.incidents.IncidentLog`).
+- **Deadlines.** A frame must complete within ``frame_timeout`` from its first byte (bytes
+  trickling in do not extend it); a connection with no frame in progress is closed after
+  ``idle_timeout`` since its last message (bytes outside a frame do not extend that either).
 """
 
 from __future__ import annotations
@@ -30,9 +41,13 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
+
+from bridge.entrypoints.fd_guard import widen_kernel_backlog
+from bridge.entrypoints.incidents import IncidentLog
 
 log = logging.getLogger(__name__)
 
@@ -136,14 +151,20 @@ class MllpStats:
     handler_errors: int = 0
     oversized_messages: int = 0
     idle_timeouts: int = 0
+    frame_timeouts: int = 0
     discarded_bytes: int = 0
+    connections_refused: int = 0
+    connections_evicted: int = 0
 
 
 class _Connection:
-    def __init__(self, peer: str, task: asyncio.Task[None]) -> None:
+    def __init__(self, peer: str, host: str, task: asyncio.Task[None], now: float) -> None:
         self.peer = peer
+        self.host = host
         self.task = task
         self.busy = False  # inside the handler or writing its reply
+        self.messages = 0  # complete messages received on this connection
+        self.last_activity = now  # connection start, or the last complete message
 
 
 class MllpServer:
@@ -159,6 +180,10 @@ class MllpServer:
         idle_timeout: float = 300.0,
         handler_timeout: float = 30.0,
         on_handler_error: HandlerErrorReply | None = None,
+        max_connections: int | None = 256,
+        max_connections_per_peer: int | None = 64,
+        frame_timeout: float = 30.0,
+        backlog: int = 32,
     ) -> None:
         self._handler = handler
         self._host = host
@@ -167,10 +192,16 @@ class MllpServer:
         self._idle_timeout = idle_timeout
         self._handler_timeout = handler_timeout
         self._on_handler_error = on_handler_error
+        self._max_connections = max_connections
+        self._max_per_peer = max_connections_per_peer
+        self._frame_timeout = frame_timeout
+        self._backlog = backlog
         self._server: asyncio.Server | None = None
         self._connections: set[_Connection] = set()
+        self._per_host: Counter[str] = Counter()
         self._closing = False
         self.stats = MllpStats()
+        self.incidents = IncidentLog(log)
 
     @property
     def port(self) -> int:
@@ -182,7 +213,13 @@ class MllpServer:
     async def start(self) -> None:
         if self._server is not None:
             raise RuntimeError("MllpServer already started")
-        self._server = await asyncio.start_server(self._serve, self._host, self._port)
+        # The backlog also bounds how many connections asyncio accepts in one go, before any
+        # is refused: a small one keeps a flood from taking a burst of descriptors.
+        self._server = await asyncio.start_server(
+            self._serve, self._host, self._port, backlog=self._backlog
+        )
+        for sock in self._server.sockets:
+            widen_kernel_backlog(sock)
         log.info("MLLP listening on %s:%d", self._host, self.port)
 
     async def close(self, grace: float = 10.0) -> None:
@@ -223,38 +260,104 @@ class MllpServer:
         task = asyncio.current_task()
         assert task is not None
         peername = writer.get_extra_info("peername")
+        host = str(peername[0]) if peername else "unknown"
         peer = f"{peername[0]}:{peername[1]}" if peername else "unknown"
-        conn = _Connection(peer, task)
+        if not self._admit(host):
+            writer.transport.abort()
+            return
+        conn = _Connection(peer, host, task, asyncio.get_running_loop().time())
         self._connections.add(conn)
+        self._per_host[host] += 1
         self.stats.connections_open += 1
         self.stats.connections_total += 1
-        log.info("MLLP connection from %s", peer)
+        log.debug("MLLP connection from %s", peer)
         try:
             await self._converse(conn, reader, writer)
         except (ConnectionError, TimeoutError) as exc:
-            log.warning("MLLP connection %s lost: %s", peer, type(exc).__name__)
+            log.debug("MLLP connection %s lost: %s", peer, type(exc).__name__)
+            self.incidents.note(
+                "connection-lost", "MLLP connection %s lost: %s", peer, type(exc).__name__
+            )
         except asyncio.CancelledError:
-            # Only close() cancels this task, which asyncio owns and nobody awaits for a result;
-            # letting the cancellation escape would make asyncio log it as an error.
-            log.info("MLLP connection %s cancelled by shutdown", peer)
+            # Only close() and eviction cancel this task, which asyncio owns and nobody awaits
+            # for a result; letting the cancellation escape would make asyncio log it as an error.
+            log.debug("MLLP connection %s cancelled (shutdown or evicted)", peer)
         finally:
             self._connections.discard(conn)
+            self._per_host[host] -= 1
+            if self._per_host[host] <= 0:
+                del self._per_host[host]
             self.stats.connections_open -= 1
             writer.close()
             with contextlib.suppress(ConnectionError, TimeoutError):
                 await asyncio.wait_for(writer.wait_closed(), timeout=1.0)
-            log.info("MLLP connection from %s closed", peer)
+            log.debug("MLLP connection from %s closed", peer)
+
+    def _admit(self, host: str) -> bool:
+        """Whether a new connection from ``host`` may stay; may evict an unproductive one."""
+        if self._closing:
+            return False
+        if self._max_per_peer is not None and self._per_host[host] >= self._max_per_peer:
+            self.stats.connections_refused += 1
+            self.incidents.note(
+                "peer-cap",
+                "MLLP refusing connections from %s: %d open, the most one address may hold "
+                "(BRIDGE_MLLP_MAX_CONNECTIONS_PER_PEER)",
+                host,
+                self._max_per_peer,
+            )
+            return False
+        if self._max_connections is None or len(self._connections) < self._max_connections:
+            return True
+        victim = self._eviction_candidate()
+        if victim is None:
+            self.stats.connections_refused += 1
+            self.incidents.note(
+                "listener-full",
+                "MLLP listener full: %d connections open, all busy or delivering messages; "
+                "refusing new connections (BRIDGE_MLLP_MAX_CONNECTIONS)",
+                self._max_connections,
+            )
+            return False
+        # Counted out at once so that a burst of new connections evicts distinct victims.
+        self._connections.discard(victim)
+        victim.task.cancel()
+        self.stats.connections_evicted += 1
+        self.incidents.note(
+            "listener-full-evicting",
+            "MLLP listener full (%d connections): closing the longest-idle connections that "
+            "never delivered a message to make room (BRIDGE_MLLP_MAX_CONNECTIONS)",
+            self._max_connections,
+        )
+        return True
+
+    def _eviction_candidate(self) -> _Connection | None:
+        idle = [c for c in self._connections if not c.busy and c.messages == 0]
+        return min(idle, key=lambda c: c.last_activity, default=None)
 
     async def _converse(
         self, conn: _Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         decoder = FrameDecoder(self._max_message_bytes)
+        loop = asyncio.get_running_loop()
+        frame_started = 0.0
         while not self._closing:
-            data = await self._read(conn, reader)
+            data = await self._read(conn, reader, decoder, frame_started)
+            if data is None:  # a deadline passed; counted and logged at DEBUG by _read
+                return
             if not data:
                 self._log_end_of_stream(conn, decoder)
                 return
-            for raw in self._decode(conn, decoder, data):
+            was_in_frame = decoder.in_frame
+            messages = self._decode(conn, decoder, data)
+            if messages:
+                conn.messages += len(messages)
+                conn.last_activity = loop.time()
+            if decoder.in_frame and (messages or not was_in_frame):
+                # A new frame began in this chunk: its deadline runs from now.
+                frame_started = loop.time()
+                conn.last_activity = frame_started
+            for raw in messages:
                 if not await self._answer(conn, raw, writer):
                     return
             if decoder.overflowed:
@@ -266,14 +369,35 @@ class MllpServer:
                 )
                 return
 
-    async def _read(self, conn: _Connection, reader: asyncio.StreamReader) -> bytes:
+    async def _read(
+        self,
+        conn: _Connection,
+        reader: asyncio.StreamReader,
+        decoder: FrameDecoder,
+        frame_started: float,
+    ) -> bytes | None:
+        in_frame = decoder.in_frame
+        if in_frame:
+            deadline = frame_started + self._frame_timeout
+        else:
+            deadline = conn.last_activity + self._idle_timeout
         try:
-            async with asyncio.timeout(self._idle_timeout):
+            async with asyncio.timeout_at(deadline):
                 return await reader.read(_READ_CHUNK)
         except TimeoutError:
-            self.stats.idle_timeouts += 1
-            log.info("MLLP connection %s idle for %.1fs; closing", conn.peer, self._idle_timeout)
-            return b""
+            if in_frame:
+                self.stats.frame_timeouts += 1
+                log.debug(
+                    "MLLP connection %s: frame not complete within %.1fs; closing",
+                    conn.peer,
+                    self._frame_timeout,
+                )
+            else:
+                self.stats.idle_timeouts += 1
+                log.debug(
+                    "MLLP connection %s idle for %.1fs; closing", conn.peer, self._idle_timeout
+                )
+            return None
 
     def _decode(self, conn: _Connection, decoder: FrameDecoder, data: bytes) -> list[bytes]:
         before = decoder.discarded_bytes
@@ -289,7 +413,8 @@ class MllpServer:
 
     def _log_end_of_stream(self, conn: _Connection, decoder: FrameDecoder) -> None:
         if decoder.in_frame:
-            log.warning(
+            self.incidents.note(
+                "ended-mid-message",
                 "MLLP connection %s ended mid-message; %d bytes dropped",
                 conn.peer,
                 decoder.buffered,

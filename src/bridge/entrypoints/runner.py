@@ -18,7 +18,14 @@ from bridge.bootstrap import Bridge
 from bridge.config import Settings
 from bridge.entrypoints.amqp import AmqpInbound, AmqpReply, InboundAmqpMessage
 from bridge.entrypoints.amqp import Outcome as AmqpOutcome
+from bridge.entrypoints.fd_guard import (
+    LISTEN_BACKLOG,
+    connection_caps,
+    install_accept_guard,
+    widen_kernel_backlog,
+)
 from bridge.entrypoints.http import create_app
+from bridge.entrypoints.http_limits import BodyLimits, guarded_h11_protocol
 from bridge.entrypoints.mllp import MllpServer
 from bridge.entrypoints.replies import fhir_answer, hl7_reply, unavailable_reply
 from bridge.entrypoints.startup import dependency_failure, port_failure
@@ -121,12 +128,19 @@ async def running_bridge(
     async with contextlib.AsyncExitStack() as stack:
         await _start(bridge)
         stack.push_async_callback(bridge.stop)
+        install_accept_guard(asyncio.get_running_loop())
+        caps = connection_caps(settings.mllp_max_connections, settings.http_max_connections)
         mllp = MllpServer(
             mllp_handler(bridge),
             settings.mllp_host,
             settings.mllp_port,
             max_message_bytes=settings.max_message_bytes,
             on_handler_error=mllp_error_reply_for(bridge),
+            max_connections=caps.mllp,
+            max_connections_per_peer=settings.mllp_max_connections_per_peer,
+            frame_timeout=settings.mllp_frame_timeout_seconds,
+            idle_timeout=settings.mllp_idle_timeout_seconds,
+            backlog=LISTEN_BACKLOG,
         )
         try:
             await mllp.start()
@@ -148,8 +162,19 @@ async def running_bridge(
         except OSError as error:
             where = (settings.http_host, settings.http_port)
             raise port_failure(error, "HTTP", *where, "BRIDGE_HTTP_PORT") from error
+        app = BodyLimits(
+            create_app(bridge),
+            limit=settings.max_message_bytes,
+            body_timeout=settings.http_body_timeout_seconds,
+        )
+        protocol = guarded_h11_protocol(caps.http, settings.http_header_timeout_seconds)
         config = uvicorn.Config(
-            create_app(bridge), log_config=None, access_log=False, lifespan="off"
+            app,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            http=protocol,
+            backlog=LISTEN_BACKLOG,
         )
         server = _EmbeddedServer(config)
         serving = asyncio.create_task(server.serve(sockets=[sock]))
@@ -159,6 +184,7 @@ async def running_bridge(
                 serving.result()
                 raise RuntimeError("the bridge's HTTP server stopped while starting")
             await asyncio.sleep(0.01)
+        widen_kernel_backlog(sock)
         http_port = sock.getsockname()[1]
         log.info(
             "bridge listening: http %s:%d, mllp %s:%d, broker %s",
