@@ -41,7 +41,7 @@ async def serving(**limits: Any) -> AsyncIterator[int]:
     server = uvicorn.Server(config)
     sock = listen_socket("127.0.0.1", 0)
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event for this
         await asyncio.sleep(0.01)
     try:
         yield sock.getsockname()[1]
