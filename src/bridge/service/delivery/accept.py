@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.domain.errors import MessageIgnored, MessageRejected
 from bridge.domain.fhir.decode import decode_message_bundle
+from bridge.domain.field_limits import check_field_lengths
 from bridge.domain.hl7.charsets import decode_er7, decode_er7_tolerant
 from bridge.domain.hl7.decode import decode_hl7
 from bridge.domain.hl7.er7 import split_batch
@@ -79,9 +80,13 @@ class AcceptResult:
 def decode(inbound: Inbound) -> CareTransitionEvent:
     """Decode by content type; raises :class:`MessageRejected` for anything unacceptable."""
     if inbound.content_type == FHIR_JSON:
-        return decode_message_bundle(inbound.body)
+        event = decode_message_bundle(inbound.body)
+        check_field_lengths(event, fhir=True)
+        return event
     if inbound.content_type == HL7_V2:
-        return decode_hl7(decode_er7(inbound.body).text)
+        event = decode_hl7(decode_er7(inbound.body).text)
+        check_field_lengths(event, fhir=False)
+        return event
     raise MessageRejected(f"unsupported content type {inbound.content_type!r}", "content_type")
 
 
@@ -217,13 +222,32 @@ class Acceptor:
             except IntegrityError:
                 log.info("accept conflict, retrying %d messages (try %d)", len(items), attempt + 1)
             except (OperationalError, DBAPIError, OSError) as error:
-                if len(items) > 1 and not _unreachable(error):
-                    return await self._one_by_one(items)
+                if not _unreachable(error):
+                    if len(items) > 1:
+                        return await self._one_by_one(items)
+                    return [await self._refused_by_database(items[0], error)]
                 log.error("database unavailable, message not accepted: %s", type(error).__name__)
                 return [AcceptResult(AcceptStatus.UNAVAILABLE, event=i.event) for i in items]
         if len(items) > 1:
             return await self._one_by_one(items)
-        return [AcceptResult(AcceptStatus.UNAVAILABLE, event=i.event) for i in items]
+        # The same constraint failed on every try with the batch reduced to this one message:
+        # no longer a race with another writer, but the message's own content.
+        return [await self._refused_by_database(items[0], None)]
+
+    async def _refused_by_database(self, item: _Decoded, error: Exception | None) -> AcceptResult:
+        """A value the database refuses (DataError, a constraint): permanent, never
+        "unavailable", or the sender would resend it for ever (issue 12). The error's text is not
+        used: it may quote the value (patient data)."""
+        kind = "a constraint" if error is None else type(getattr(error, "orig", error)).__name__
+        rejected = MessageRejected(
+            f"the database refuses a value of this message ({kind}); it cannot be stored as sent",
+            None,
+            code="value",
+        )
+        recorded = await self._audit_rejection(item.inbound, rejected)
+        return AcceptResult(
+            AcceptStatus.REJECTED, message_id=recorded, event=item.event, error=rejected
+        )
 
     async def _one_by_one(self, items: Sequence[_Decoded]) -> list[AcceptResult]:
         results: list[AcceptResult] = []
