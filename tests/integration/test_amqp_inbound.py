@@ -48,7 +48,10 @@ class FakeAccept:
             raise step
         if step == "block":
             await asyncio.Event().wait()
-        return AmqpReply(b"MSA|AA|" + message.message_id.encode(), HL7_V2, cast(Outcome, step))
+        reason = "PV1-3: ward name is too long" if step == "rejected" else None
+        return AmqpReply(
+            b"MSA|AA|" + message.message_id.encode(), HL7_V2, cast(Outcome, step), reason
+        )
 
 
 class StartInbound(Protocol):
@@ -115,9 +118,9 @@ async def test_messages_from_another_client_are_accepted_then_acked(
     assert (got.correlation_id, got.routing_key, got.app_id) == ("c-1", "takecare.adt", "takecare")
     assert [call.message_id for call in accept.calls] == [f"MSG000{n}" for n in (1, 2, 3, 4)]
 
-    # And settled means acked: nothing back in the queue, nothing dead-lettered
+    # And settled: nothing back in the queue; only the rejected one parked (issue 12)
     await wait_until(lambda: ready_is(names.queue, 0), what="none requeued")
-    assert await ready_is(f"{names.queue}.rejected", 0)
+    await wait_until(lambda: ready_is(f"{names.queue}.rejected", 1), what="rejected parked")
     assert not any(call.redelivered for call in accept.calls)
 
 
@@ -307,3 +310,44 @@ async def ready_is(queue: str, expected: int) -> bool:
             connection.close()
 
     return await asyncio.to_thread(ready) == expected
+
+
+async def test_a_rejected_message_is_parked_with_its_reason(
+    names: Names, start_inbound: StartInbound
+) -> None:
+    accept = FakeAccept(["rejected"])
+    await start_inbound(accept)
+    await asyncio.to_thread(declare_queue, names.replies)
+
+    await publish(names, "takecare.adt", message_id="MSG0100", reply_to=names.replies)
+
+    # The sender still gets its answer, and the message waits in the dead-letter queue with
+    # the reason; it is not requeued
+    await get_reply(names.replies)
+    parked = await get_reply(f"{names.queue}.rejected")
+    headers = parked.properties.headers or {}
+    assert headers["x-bridge-outcome"] == "rejected"
+    assert headers["x-bridge-reason"] == "PV1-3: ward name is too long"
+    assert headers["x-original-routing-key"] == "takecare.adt"
+    assert parked.properties.message_id == "MSG0100"
+    assert parked.body == HL7
+    await wait_until(lambda: ready_is(names.queue, 0), what="not requeued")
+    assert len(accept.calls) == 1
+
+
+async def test_a_message_whose_accept_keeps_failing_is_parked_not_requeued_for_ever(
+    names: Names, start_inbound: StartInbound
+) -> None:
+    accept = FakeAccept([RuntimeError("poison")] * 20)
+    await start_inbound(accept)
+
+    await publish(names, "takecare.adt", message_id="MSG0101")
+
+    parked = await get_reply(f"{names.queue}.rejected", within=20)
+    headers = parked.properties.headers or {}
+    assert headers["x-bridge-outcome"] == "failed"
+    assert headers["x-bridge-reason"] == "accept failed: RuntimeError"
+    assert headers["x-bridge-deliveries"] == 5
+    assert len(accept.calls) == 5
+    await asyncio.sleep(3 * DELAY)
+    assert len(accept.calls) == 5

@@ -11,6 +11,12 @@ Order per message, and why:
    nothing was committed: requeue after a delay, never lose, never spin.
 3. Reply to ``reply_to`` *before* the broker ack: if we crash in between, the redelivery is a
    duplicate, and the sender gets its ACK again; the other order could lose the ACK.
+4. A message the service layer rejected for good (it can never be accepted as sent), and one
+   whose accept raised on ``max_failed_deliveries`` deliveries (a poison message), is *parked*:
+   a copy goes to ``<queue>.rejected`` with its reason in the headers ``x-bridge-reason`` and
+   ``x-bridge-outcome`` (the copy confirmed first), then the original is acked. It is never
+   requeued for ever. (A message over the quorum queue's own delivery limit is dead-lettered
+   there by the broker, with ``x-death``.)
 """
 
 from __future__ import annotations
@@ -73,6 +79,7 @@ class AmqpReply:
     ack_body: bytes
     ack_content_type: str
     outcome: Outcome
+    reason: str | None = None  # why it was rejected, for the dead-letter queue's headers
 
 
 AcceptAmqp = Callable[[InboundAmqpMessage], Awaitable[AmqpReply]]
@@ -101,6 +108,7 @@ class AmqpInbound:
         reply_timeout: float = 10,
         connect_timeout: float = 10,
         reconnect_interval: float = 2,
+        max_failed_deliveries: int = 5,
     ) -> None:
         self.url = url
         self.exchange = exchange
@@ -114,6 +122,7 @@ class AmqpInbound:
         self._reply_timeout = reply_timeout
         self._connect_timeout = connect_timeout
         self._reconnect_interval = reconnect_interval
+        self._max_failed_deliveries = max_failed_deliveries
         self._connection: AbstractRobustConnection | None = None
         self._replies: AbstractRobustChannel | None = None
         # Held here on purpose: aio-pika keeps only weak references to the channels it restores.
@@ -194,19 +203,71 @@ class AmqpInbound:
         inbound = _inbound(message)
         reply = await self._call_accept(inbound)
         if reply.outcome == "unavailable":
+            failed = reply.reason is not None  # accept raised, rather than the database down
+            if failed and _deliveries(message) >= self._max_failed_deliveries:
+                await self._park(message, reply.reason or "", "failed")
+                return
             await self._requeue_later(message)
             return
         if inbound.reply_to and not await self._reply(inbound.reply_to, inbound.message_id, reply):
             await self._requeue_later(message)
             return
+        if reply.outcome == "rejected":
+            await self._park(message, reply.reason or "rejected", "rejected")
+            return
+        await settle(message.ack())
+
+    async def _park(self, message: AbstractIncomingMessage, reason: str, outcome: str) -> None:
+        """Copy to the dead-letter queue with the reason, confirmed, then ack the original."""
+        headers = dict(message.headers or {})
+        headers.update(
+            {
+                "x-bridge-reason": reason[:500],
+                "x-bridge-outcome": outcome,
+                "x-bridge-deliveries": _deliveries(message),
+                "x-original-routing-key": message.routing_key or "",
+            }
+        )
+        copy = aio_pika.Message(
+            message.body,
+            content_type=message.content_type,
+            message_id=message.message_id,
+            correlation_id=message.correlation_id,
+            app_id=message.app_id,
+            headers=headers,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        )
+        if self._replies is None:
+            await self._requeue_later(message)
+            return
+        try:
+            async with bounded(self._reply_timeout, "finding the dead-letter exchange"):
+                exchange = await self._replies.get_exchange(self.rejected, ensure=False)
+            await publish_confirmed(exchange, copy, "", self._reply_timeout)
+        except (BrokerUnavailable, MessageReturned) as exc:
+            log.warning("could not park AMQP message %s: %s; requeued", message.message_id, exc)
+            await self._requeue_later(message)
+            return
+        log.warning(
+            "AMQP message %s parked in %s (%s): %s",
+            message.message_id,
+            self.rejected,
+            outcome,
+            reason[:200],
+        )
         await settle(message.ack())
 
     async def _call_accept(self, inbound: InboundAmqpMessage) -> AmqpReply:
         try:
             return await self._accept(inbound)
-        except Exception:
-            log.exception("accept failed for AMQP message %s; requeued", inbound.message_id)
-            return AmqpReply(b"", "", "unavailable")
+        except Exception as error:
+            # Type only: the text may quote the message (patient data).
+            log.error(
+                "accept failed for AMQP message %s: %s", inbound.message_id, type(error).__name__
+            )
+            return AmqpReply(
+                b"", "", "unavailable", reason=f"accept failed: {type(error).__name__}"
+            )
 
     async def _refuse_message(self, message: AbstractIncomingMessage, reason: str) -> None:
         log.warning(
@@ -277,6 +338,13 @@ def _inbound(message: AbstractIncomingMessage) -> InboundAmqpMessage:
         routing_key=message.routing_key or "",
         redelivered=bool(message.redelivered),
     )
+
+
+def _deliveries(message: AbstractIncomingMessage) -> int:
+    """How many times the broker has handed this message out, this time included (quorum
+    queues count earlier deliveries in ``x-delivery-count``)."""
+    count = (message.headers or {}).get("x-delivery-count", 0)
+    return (int(count) if isinstance(count, int) else 0) + 1
 
 
 def _media_type(content_type: str | None) -> str:

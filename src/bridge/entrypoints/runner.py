@@ -16,6 +16,7 @@ import uvicorn
 
 from bridge.bootstrap import Bridge
 from bridge.config import Settings
+from bridge.domain.identifiers import mask_in_text
 from bridge.entrypoints.amqp import AmqpInbound, AmqpReply, InboundAmqpMessage
 from bridge.entrypoints.amqp import Outcome as AmqpOutcome
 from bridge.entrypoints.fd_guard import (
@@ -79,8 +80,12 @@ def amqp_accept(bridge: Bridge) -> Callable[[InboundAmqpMessage], Awaitable[Amqp
         else:
             _, answer = fhir_answer(result, message.body, bridge.settings.public_base_url)
             body, content_type = orjson.dumps(answer), FHIR_JSON
+        reason = None if result.error is None else mask_in_text(str(result.error))
         return AmqpReply(
-            ack_body=body, ack_content_type=content_type, outcome=_AMQP_OUTCOME[result.status]
+            ack_body=body,
+            ack_content_type=content_type,
+            outcome=_AMQP_OUTCOME[result.status],
+            reason=reason,
         )
 
     return accept
