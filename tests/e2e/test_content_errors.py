@@ -65,3 +65,23 @@ async def test_a_too_long_fhir_ward_name_gets_an_operation_outcome(stack: Stack)
     assert outcome["resourceType"] == "OperationOutcome"
     assert "ward name" in outcome["issue"][0]["details"]["text"]
     assert outcome["issue"][0]["expression"] == ["Encounter.serviceProvider"]
+
+
+async def test_years_python_cannot_move_to_utc_are_rejected_naming_the_field(
+    stack: Stack,
+) -> None:
+    text = admission(control_id(), synthetic_personnummer())
+    text = text.replace("20240301090500+0100", "00010101000000+0100")
+    answer = await post_hl7(stack, text)
+    assert parse_ack(answer).code in ("AE", "AR")
+    assert "PV1-44" in answer or "PV1^1^44" in answer
+    bundle = fhir_admission(synthetic_personnummer())
+    bundle["timestamp"] = "9999-12-31T23:59:59-01:00"
+    async with httpx.AsyncClient(base_url=stack.bridge.base_url) as client:
+        response = await client.post(
+            "/fhir/$process-message",
+            json=bundle,
+            headers={"Content-Type": "application/fhir+json"},
+        )
+    assert response.status_code == 400
+    assert response.json()["issue"][0]["expression"] == ["Bundle.timestamp"]

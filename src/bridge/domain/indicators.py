@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import NamedTuple
 
+from bridge.domain.csv_safety import safe_cell
 from bridge.domain.deadlines import (
     IndicatorSettings,
     RuleBook,
@@ -37,6 +38,7 @@ from bridge.domain.episodes import (
     ordered,
 )
 from bridge.domain.model import EventCode
+from bridge.domain.time_range import FIRST_YEAR, LAST_YEAR
 
 ALL_UNITS = Unit(hsa_id="all", name="All units")
 
@@ -53,6 +55,8 @@ class Month(NamedTuple):
             date(year, month, 1)
         except ValueError:
             raise ValueError(f"not a month (YYYY-MM): {text!r}") from None
+        if not FIRST_YEAR <= year <= LAST_YEAR:
+            raise ValueError(f"the year must be within {FIRST_YEAR}-{LAST_YEAR}: {text!r}")
         return cls(year, month)
 
     @classmethod
@@ -448,14 +452,14 @@ def to_csv(values: Iterable[IndicatorValue]) -> str:
         writer.writerow(
             [
                 row.month,
-                row.unit.key,
-                row.unit.name or "",
-                row.indicator,
-                row.definition.title,
+                safe_cell(row.unit.key),
+                safe_cell(row.unit.name or ""),
+                safe_cell(row.indicator),
+                safe_cell(row.definition.title),
                 _number(row.numerator),
                 _number(row.denominator),
                 _number(row.value),
-                row.definition.measure_unit,
+                safe_cell(row.definition.measure_unit),
             ]
         )
     return out.getvalue()

@@ -14,6 +14,7 @@ from functools import cache
 from zoneinfo import ZoneInfo
 
 from bridge.domain.errors import MessageRejected
+from bridge.domain.time_range import check_year
 
 _MAX_OFFSET = timedelta(hours=14)
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -42,10 +43,10 @@ def parse_datetime(text: object, location: str) -> datetime:
     if not isinstance(text, str):
         raise MessageRejected("must be a dateTime string", location)
     if _DATETIME.fullmatch(text):
-        return _from_iso(text, location)
+        return check_year(_from_iso(text, location), location)
     if _DATE.fullmatch(text):
         day = parse_date(text, location)
-        return datetime(day.year, day.month, day.day, tzinfo=_stockholm())
+        return check_year(datetime(day.year, day.month, day.day, tzinfo=_stockholm()), location)
     raise MessageRejected(
         "must be a dateTime with a timezone (YYYY-MM-DDThh:mm:ss+hh:mm) or a date (YYYY-MM-DD)",
         location,

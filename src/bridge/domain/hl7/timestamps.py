@@ -13,6 +13,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from bridge.domain.errors import MessageRejected
+from bridge.domain.time_range import check_year
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
@@ -48,6 +49,7 @@ def parse_ts(value: str, location: str) -> datetime | None:
         )
     except ValueError:
         raise _unreadable(location, "no such date or time") from None
+    check_year(moment, location)
     return moment if offset else _fixed_offset(moment)
 
 

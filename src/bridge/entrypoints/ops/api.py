@@ -5,7 +5,6 @@ cookie and returns the CSRF token that calls changing something send as ``X-CSRF
 """
 
 from dataclasses import asdict
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
@@ -14,6 +13,7 @@ from sqlalchemy import select
 
 from bridge.entrypoints.ops.context import Ops
 from bridge.entrypoints.ops.security import SESSION_COOKIE, SignedIn
+from bridge.entrypoints.query_types import MAX_OFFSET, AwareTime
 from bridge.service.delivery.dead_letters import (
     DeadLetterFilter,
     DeadLetterNotFound,
@@ -51,8 +51,8 @@ class BulkReplayRequest(BaseModel):
     destination: str | None = None
     reason: DeadReason | None = None
     event_type: str | None = None
-    dead_after: datetime | None = None
-    dead_before: datetime | None = None
+    dead_after: AwareTime | None = None
+    dead_before: AwareTime | None = None
     note: str = Field(default="bulk replay via the API", max_length=500)
 
 
@@ -98,8 +98,8 @@ def api_router(ops: Ops) -> APIRouter:
         who: viewer,
         reference: str | None = None,
         event_type: str | None = None,
-        received_from: Annotated[datetime | None, Query(alias="from")] = None,
-        received_to: Annotated[datetime | None, Query(alias="to")] = None,
+        received_from: Annotated[AwareTime | None, Query(alias="from")] = None,
+        received_to: Annotated[AwareTime | None, Query(alias="to")] = None,
         patient: str | None = None,
         status: str | None = None,
         outcome: Annotated[str | None, Query(pattern="^(" + "|".join(OUTCOMES) + ")$")] = None,
@@ -146,7 +146,7 @@ def api_router(ops: Ops) -> APIRouter:
         reason: DeadReason | None = None,
         event_type: str | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> dict[str, Any]:
         where = DeadLetterFilter(destination=destination, reason=reason, event_code=event_type)
         letters = await ops.bridge.dead_letters.list(where, limit=limit, offset=offset)

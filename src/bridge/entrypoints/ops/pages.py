@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 
+from bridge.domain.time_range import FIRST_YEAR, LAST_YEAR
 from bridge.entrypoints.ops.context import TIMEZONE, Ops, form
 from bridge.entrypoints.ops.security import LOGIN_COOKIE, SESSION_COOKIE, SignedIn, safe_next
 from bridge.entrypoints.ops.timeline import stages, steps
@@ -387,6 +388,8 @@ def _local_time(text: str) -> datetime | None:
     if not text:
         return None
     try:
-        return datetime.fromisoformat(text).replace(tzinfo=TIMEZONE)
+        moment = datetime.fromisoformat(text).replace(tzinfo=TIMEZONE)
     except ValueError:
         return None
+    # A year Python cannot move to UTC (0001, 9999) would fail the query: ignored like junk.
+    return moment if FIRST_YEAR <= moment.year <= LAST_YEAR else None
