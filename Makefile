@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .PHONY: install run demo demo-once test test-unit lint format bench bench-e2e bench-path fault clean \
-	image image-demo deploy-check compose-images compose-up
+	image image-demo deploy-check compose-images compose-up hostile
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,9 @@ bench-path: install     ## the bridge's own CPU, statements and commits per noti
 
 bench-e2e: install      ## end to end on real bridges, both modes, MLLP, C=8 and 32, N=2000; raw limits beside
 	$(BIN)/python bench/e2e.py --modes embedded,production --transports mllp --concurrency 8,32 --n 2000
+
+hostile: install        ## hostile load: 5,000 idle/slow connections vs a 1,024-fd bridge, 300 MB body, endless body
+	$(BIN)/python bench/hostile.py
 
 fault: install          ## fault suite, full size: real RabbitMQ/PostgreSQL faults, Jepsen-style table
 	$(BIN)/python tests/fault/run_faults.py

@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import contextlib
 import ipaddress
+import json
 import multiprocessing
 import os
 import resource
@@ -459,6 +460,8 @@ async def main(args: argparse.Namespace) -> int:
     own_limit = raise_own_fd_limit()
     failures: list[str] = []
 
+    figures: dict[str, object] = {}
+
     def check(ok: bool, what: str) -> str:
         if not ok:
             failures.append(what)
@@ -498,6 +501,7 @@ async def main(args: argparse.Namespace) -> int:
             load = os.getloadavg()[0]
             stop.set()
             persistent, fresh, ready = await asyncio.gather(*tasks)
+            figures.update(persistent=persistent, fresh=fresh, ready=ready)
             summaries = await asyncio.to_thread(results.get, True, 120)
             hostile.join(30)
             await asyncio.sleep(0.5)
@@ -550,10 +554,13 @@ async def main(args: argparse.Namespace) -> int:
             for line in other[:12]:
                 print(f"    | {line[:160]}")
             check(len(other) <= 20, "log flood")
+            figures["log_lines_other"] = len(other)
+            figures["incident_lines"] = len(incident)
 
             print(f"\n{args.big_mb} MB POST /hl7v2")
             for declared in (True, False):
                 big = await huge_body(bridge, args.big_mb, declared)
+                figures["big_declared" if declared else "big_chunked"] = big
                 seconds, growth = float(big["seconds"]), float(big["rss_growth"])
                 ok = str(big["answer"]).startswith("HTTP/1.1 413") and seconds < 1.0
                 ok = ok and growth < 32
@@ -567,6 +574,9 @@ async def main(args: argparse.Namespace) -> int:
 
             print(f"\nnever-ending body (deadline {args.body_timeout:.0f} s)")
             endless = await never_ending_body(bridge)
+            figures["endless"] = endless
+            status, _ = await http_get(bridge.http_port, "/readyz", within=10)
+            figures["ready_after"] = status
             took = float(endless["closed_after"])
             ok = str(endless["answer"]).startswith("HTTP/1.1 408")
             ok = ok and args.body_timeout <= took < args.body_timeout + 2
@@ -579,6 +589,9 @@ async def main(args: argparse.Namespace) -> int:
             if os.environ.get("HOSTILE_KEEP_LOG"):
                 shutil.copy(bridge.log_path, os.environ["HOSTILE_KEEP_LOG"])
     print("\nresult:", "all checks passed" if not failures else f"FAILED: {failures}")
+    if args.json:
+        figures["failures"] = failures
+        await asyncio.to_thread(Path(args.json).write_text, json.dumps(figures))
     return 1 if failures else 0
 
 
@@ -593,6 +606,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--big-mb", type=int, default=300)
     parser.add_argument("--body-timeout", type=float, default=5.0)
     parser.add_argument("--frame-timeout", type=float, default=10.0)
+    parser.add_argument("--json", help="also write the figures to this file")
     return parser.parse_args(argv)
 
 
