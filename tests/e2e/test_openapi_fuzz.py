@@ -97,6 +97,7 @@ def test_no_input_makes_a_server_error(live_bridge: LiveBridge, signed_in: dict[
     pytest plugin does not run under this pytest, so the operations are driven here)."""
     schema = schemathesis.openapi.from_url(f"{live_bridge.base_url}/openapi.json")
     failures: list[str] = []
+    statuses: dict[str, set[int]] = {}
     operations = 0
     for result in schema.get_all_operations():
         operation = result.ok()
@@ -114,6 +115,7 @@ def test_no_input_makes_a_server_error(live_bridge: LiveBridge, signed_in: dict[
         )
         def check(case: Any) -> None:
             response = case.call(headers=signed_in, timeout=20)
+            statuses.setdefault(f"{case.method} {operation.path}", set()).add(response.status_code)
             if response.status_code >= 500:
                 failures.append(
                     f"{case.method} {case.formatted_path} {case.query or ''} -> "
@@ -122,4 +124,28 @@ def test_no_input_makes_a_server_error(live_bridge: LiveBridge, signed_in: dict[
 
         check()
     assert operations >= 10
+    # Signed in for real: the guarded ops API answered, not only 401s
+    assert 200 in statuses["GET /ops/api/overview"], statuses
+    print(sorted(statuses.items()))
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/ops/api/dead-letters?offset=9223372036854775808",
+        "/ops/api/dead-letters?offset=9223372036854775807",
+        "/ops/api/messages?from=2025-03-01T08:00:00",
+        "/ops/api/messages?from=0001-01-01T00:00:00%2B01:00",
+        "/ops/api/messages?to=9999-12-31T23:59:59-01:00",
+        "/ops/api/indicators?month=0001-01",
+        "/ops/api/indicators?month=9999-12",
+        "/ops/api/indicators/measure-report?month=0001-01",
+    ],
+)
+def test_known_500_inputs_are_4xx_with_a_message(
+    live_bridge: LiveBridge, signed_in: dict[str, str], path: str
+) -> None:
+    response = httpx.get(f"{live_bridge.base_url}{path}", headers=signed_in, timeout=20)
+    assert 400 <= response.status_code < 500, (response.status_code, response.text[:300])
+    assert response.text
