@@ -115,7 +115,8 @@ def test_no_input_makes_a_server_error(live_bridge: LiveBridge, signed_in: dict[
         )
         def check(case: Any) -> None:
             response = case.call(headers=signed_in, timeout=20)
-            statuses.setdefault(f"{case.method} {operation.path}", set()).add(response.status_code)
+            key = f"{case.method} {case.operation.path}"
+            statuses.setdefault(key, set()).add(response.status_code)
             if response.status_code >= 500:
                 failures.append(
                     f"{case.method} {case.formatted_path} {case.query or ''} -> "
