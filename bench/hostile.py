@@ -297,8 +297,11 @@ def attacker(
     seconds: float,
     results: multiprocessing.Queue[list[dict[str, object]]],
 ) -> None:
-    """The hostile connections, in their own process (its own event loop and CPU)."""
+    """The hostile connections, in their own process (its own event loop and CPU), at the
+    lowest CPU priority: a real attacker is on another machine, so its own CPU use should not
+    be taken from the bridge on this one."""
     raise_own_fd_limit()
+    os.nice(19)
 
     async def attack() -> list[dict[str, object]]:
         stop = asyncio.Event()
@@ -328,7 +331,9 @@ async def real_sender(port: int, stop: asyncio.Event, persistent: bool) -> dict[
             notice = next(notices)
             started = time.monotonic()
             try:
-                async with asyncio.timeout(5):
+                # A real sender waits for its ACK (30 s) rather than reconnecting: a new
+                # connection would queue behind the flood in the listen queue.
+                async with asyncio.timeout(30):
                     if connection is None:
                         connection = await asyncio.open_connection("127.0.0.1", port)
                     reader, writer = connection
