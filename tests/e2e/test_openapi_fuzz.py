@@ -150,3 +150,16 @@ def test_known_500_inputs_are_4xx_with_a_message(
     response = httpx.get(f"{live_bridge.base_url}{path}", headers=signed_in, timeout=20)
     assert 400 <= response.status_code < 500, (response.status_code, response.text[:300])
     assert response.text
+
+
+def test_a_blank_discard_reason_is_a_4xx(
+    live_bridge: LiveBridge, signed_in: dict[str, str]
+) -> None:
+    """Found by the fuzzing above: the service refused a reason of blanks with a ValueError."""
+    response = httpx.post(
+        f"{live_bridge.base_url}/ops/api/dead-letters/x/discard",
+        json={"reason": "   "},
+        headers=signed_in,
+        timeout=20,
+    )
+    assert response.status_code == 422, response.text

@@ -189,6 +189,8 @@ def api_router(ops: Ops) -> APIRouter:
             raise HTTPException(404, "no such delivery") from None
         except NotADeadLetter as settled:
             raise HTTPException(409, str(settled)) from None
+        except ValueError as invalid:  # e.g. a reason of blanks only (found by schemathesis)
+            raise HTTPException(422, str(invalid)) from None
         return {"delivery_id": delivery_id, "status": "discarded"}
 
     @router.post("/dead-letters/replay", summary="Replay every matching dead letter (operator)")
