@@ -27,7 +27,7 @@ def verify_command() -> None:
 
 
 async def _verify(settings: Settings) -> Verification:
-    db = Database(settings.database_url)
+    db = Database.for_settings(settings)
     try:
         return await verify(db)
     finally:
