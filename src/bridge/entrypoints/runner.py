@@ -18,6 +18,7 @@ from bridge.bootstrap import Bridge
 from bridge.config import Settings
 from bridge.entrypoints.amqp import AmqpInbound, AmqpReply, InboundAmqpMessage
 from bridge.entrypoints.amqp import Outcome as AmqpOutcome
+from bridge.entrypoints.audit_witness import start_audit_witness
 from bridge.entrypoints.http import create_app
 from bridge.entrypoints.mllp import MllpServer
 from bridge.entrypoints.replies import fhir_answer, hl7_reply, unavailable_reply
@@ -134,6 +135,7 @@ async def running_bridge(
             where = (settings.mllp_host, settings.mllp_port)
             raise port_failure(error, "MLLP", *where, "BRIDGE_MLLP_PORT") from error
         stack.push_async_callback(mllp.close)
+        await start_audit_witness(bridge, stack)
         if settings.broker_url and settings.amqp_inbound:
             inbound = AmqpInbound(
                 settings.broker_url,
