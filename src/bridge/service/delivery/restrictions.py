@@ -54,8 +54,9 @@ def flag_unrecognised_restriction(
         source=source,
         treated_as="protected: address and contact details withheld",
     )
+    # The codes stay out of the line: a sender can write anything there (see the audit row).
     log.warning(
-        "unrecognised restriction code, person treated as protected: message %s, %s",
+        "unrecognised restriction code, person treated as protected: message %s from %s",
         message_id,
-        codes,
+        source,
     )
