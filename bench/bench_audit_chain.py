@@ -38,7 +38,7 @@ POSTGRES = os.environ.get(
 
 
 async def _writer(url: str, chained: bool, transactions: int) -> list[float]:
-    db = Database(url)
+    db = Database(url, audit_key=b"bench-only-audit-key")
     latencies = []
     try:
         for n in range(transactions):

@@ -221,6 +221,9 @@ class Stack:
                 "BRIDGE_TRESERVA_URL": f"{self.sink_url}/fhir",
                 "BRIDGE_LOG_LEVEL": "WARNING",
                 "BRIDGE_LOG_JSON": "false",
+                # Production mode refuses to start without them (docs/security.md).
+                "BRIDGE_PATIENT_KEY_SECRET": "bench-only-pseudonym-key",
+                "BRIDGE_AUDIT_KEY": "bench-only-audit-key",
                 "BENCH_COMMIT_FILE": str(self.run_dir / f"commits-{number}.txt"),
             }
         )

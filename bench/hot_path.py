@@ -79,6 +79,8 @@ async def run(args: argparse.Namespace) -> None:
         env["database_url"] = f"postgresql://postgres@127.0.0.1:5432/{db_name}"
         env["broker_url"] = "amqp://guest:guest@127.0.0.1:5672/"
         env["broker_prefix"] = db_name
+        env["patient_key_secret"] = "bench-only-pseudonym-key"  # required on PostgreSQL
+        env["audit_key"] = "bench-only-audit-key"
     else:
         env["database_url"] = f"sqlite:///{tmp / 'bridge.db'}"
     settings = Settings(**env)

@@ -67,7 +67,7 @@ class Bridge:
     ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
-        self.db = Database(settings.database_url)
+        self.db = Database.for_settings(settings)
         self.alerting: Alerting = alerting or build_alerting(settings, self.db, self.clock)
         self.routing = load_routing(settings)
         self.ack_context = AckContext(
@@ -83,7 +83,7 @@ class Bridge:
             self.routing,
             OutboundEncoder(settings.source_name, f"{settings.public_base_url}/fhir"),
             self.clock,
-            settings.patient_key_secret,
+            settings.patient_key,
             max_batch=settings.accept_batch_max,
         )
         # One breaker per destination, shared: the worker feeds it, the relay obeys it.

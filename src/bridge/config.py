@@ -4,8 +4,32 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bridge.store.db import DEMO_AUDIT_KEY
+
+DEMO_PATIENT_KEY = "bridge-demo-pseudonym-key"
+
+
+def missing_secrets(settings: Settings) -> None:
+    """Raise naming every secret a production database (not SQLite) needs and lacks."""
+    if settings.database_url.startswith("sqlite"):
+        return
+    missing = [
+        name
+        for name, value in (
+            ("BRIDGE_PATIENT_KEY_SECRET", settings.patient_key_secret),
+            ("BRIDGE_AUDIT_KEY", settings.audit_key),
+        )
+        if value is None or not value.get_secret_value().strip()
+    ]
+    if missing:
+        raise ValueError(
+            f"{' and '.join(missing)} must be set when the database is not the embedded SQLite "
+            "demo: without them the patient key could be inverted and the audit chain rewritten "
+            "(docs/security.md)"
+        )
 
 
 def _default_database_url() -> str:
@@ -125,10 +149,31 @@ class Settings(BaseSettings):
     )
     log_level: str = "INFO"
     log_json: bool = True
-    patient_key_secret: str = Field(
-        default="bridge-default-pseudonym-key",
-        description="Key for the pseudonymous patient key used for ordering and search.",
+    patient_key_secret: SecretStr | None = Field(
+        default=None,
+        description="Key for the pseudonymous patient key used for ordering and search; "
+        "required outside the embedded demo (docs/security.md).",
     )
+    audit_key: SecretStr | None = Field(
+        default=None,
+        description="HMAC key of the audit hash chain and its witness lines; never stored in "
+        "the database; required outside the embedded demo (docs/security.md).",
+    )
+    # Audit anchoring (docs/security.md): the chain head exported outside the database.
+    audit_witness_file: Path | None = Field(
+        default=None, description="Append-only JSON-lines file the chain head is written to."
+    )
+    audit_witness_syslog: str | None = Field(
+        default=None,
+        description="Syslog target for the chain head: host:port (UDP) or a socket path.",
+    )
+    audit_witness_webhook_url: str | None = Field(
+        default=None, description="URL the chain head is POSTed to as JSON."
+    )
+    audit_witness_webhook_secret: SecretStr | None = Field(
+        default=None, description="Sent as a bearer token with each witness webhook call."
+    )
+    audit_witness_interval_seconds: float = Field(default=60.0, gt=0)
 
     # Operations: alerts (docs/operations.md). No channel set: alerts go to the log only.
     alert_webhook_url: str | None = None
@@ -138,7 +183,7 @@ class Settings(BaseSettings):
     alert_smtp_from: str = "bridge@localhost"
     alert_smtp_to: str = Field(default="", description="Comma-separated recipients.")
     alert_smtp_username: str | None = None
-    alert_smtp_password: str | None = None
+    alert_smtp_password: SecretStr | None = None
     alert_smtp_starttls: bool = False
     alert_check_interval_seconds: float = Field(default=10.0, gt=0)
     alert_destination_failing_seconds: float = Field(
@@ -160,6 +205,27 @@ class Settings(BaseSettings):
         "unset: the defaults from the law.",
     )
     deadline_check_interval_seconds: float = Field(default=60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _production_secrets_set(self) -> Settings:
+        """Outside the embedded demo a public default key would make the patient key invertible
+        and the audit chain rewritable: refuse to start instead (docs/security.md)."""
+        missing_secrets(self)
+        return self
+
+    @property
+    def patient_key(self) -> str:
+        """The pseudonym key; the demo default only for the embedded SQLite database."""
+        if self.patient_key_secret is not None:
+            return self.patient_key_secret.get_secret_value()
+        return DEMO_PATIENT_KEY
+
+    @property
+    def audit_key_bytes(self) -> bytes:
+        """The audit chain's HMAC key; the demo default only for the embedded database."""
+        if self.audit_key is not None:
+            return self.audit_key.get_secret_value().encode()
+        return DEMO_AUDIT_KEY
 
     @model_validator(mode="after")
     def _lease_outlasts_a_delivery(self) -> Settings:

@@ -64,6 +64,23 @@ class MaskingFilter(logging.Filter):
         return True
 
 
+# Loggers that print SQL parameters (raw HL7, names, protected addresses) below WARNING: the
+# SQL logger of SQLAlchemy and the drivers' own loggers. Capped here and by a handler filter, so a
+# DEBUG root level, or a library raising their level later (``echo=True``), never writes them.
+SQL_LOGGERS = ("sqlalchemy.engine", "sqlalchemy.pool", "aiosqlite", "asyncpg", "psycopg", "sqlite3")
+
+
+class SqlParameterCap(logging.Filter):
+    """Drop records below WARNING from the SQL loggers (their text can carry parameters)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            return True
+        return not any(
+            record.name == name or record.name.startswith(name + ".") for name in SQL_LOGGERS
+        )
+
+
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message"}
 
 
@@ -72,6 +89,7 @@ def configure_logging(
 ) -> None:
     """Send every log record, masked, to ``stream`` (stderr by default) as JSON lines."""
     handler = logging.StreamHandler(stream or sys.stderr)
+    handler.addFilter(SqlParameterCap())
     handler.addFilter(MaskingFilter())
     formatter: logging.Formatter
     if json_lines:
@@ -89,6 +107,8 @@ def configure_logging(
     root.setLevel(level.upper())
     for noisy in ("aiormq", "aio_pika", "httpx", "httpcore", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    for sql in SQL_LOGGERS:
+        logging.getLogger(sql).setLevel(logging.WARNING)
     _mask_everywhere()
 
 

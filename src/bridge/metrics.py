@@ -33,6 +33,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
 from bridge.bootstrap import Bridge
+from bridge.service.delivery.restrictions import ACTION as RESTRICTION_UNRECOGNISED
 from bridge.service.operations.audit import HEAD_ID
 from bridge.store.tables import (
     AlertIncidentRow,
@@ -55,6 +56,7 @@ _COUNTED = (
     "dead_lettered",
     "attempt_failed",
     "unreceipted",
+    RESTRICTION_UNRECOGNISED,
 )
 
 # name → (help, label names); every counter is documented in docs/operations.md.
@@ -94,6 +96,11 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "bridge_notices_unreceipted": (
         "Delivered notices whose receipt did not come in time.",
         ("destination",),
+    ),
+    "bridge_restrictions_unrecognised": (
+        "Accepted messages with a confidentiality code the bridge did not recognise (the person "
+        "was treated as protected).",
+        ("source",),
     ),
 }
 
@@ -206,6 +213,8 @@ class Metrics:
             counters["bridge_delivery_attempts_failed"][(destination,)] += 1
         elif row.action == "unreceipted":
             counters["bridge_notices_unreceipted"][(destination,)] += 1
+        elif row.action == RESTRICTION_UNRECOGNISED:
+            counters["bridge_restrictions_unrecognised"][(source,)] += 1
 
     def _observe(self, destination: str, seconds: float) -> None:
         buckets = self._totals.latency.setdefault(destination, [0.0] * (len(LATENCY_BUCKETS) + 1))

@@ -59,7 +59,11 @@ def test_demo_treserva_port_in_use_names_the_variable(tmp_path: Path, busy_port:
 def test_database_unreachable_names_the_url_without_its_password(tmp_path: Path) -> None:
     # Given a PostgreSQL URL where nothing listens, with a password in it
     closed = free_port()
-    env = bridge_env(BRIDGE_DATABASE_URL=f"postgresql://bridge:s3cret@127.0.0.1:{closed}/bridge")
+    env = bridge_env(
+        BRIDGE_DATABASE_URL=f"postgresql://bridge:s3cret@127.0.0.1:{closed}/bridge",
+        BRIDGE_PATIENT_KEY_SECRET="test-only-pseudonym-key",
+        BRIDGE_AUDIT_KEY="test-only-audit-key",
+    )
     # When the bridge starts
     result = run_bridge(["serve"], tmp_path, env)
     # Then one line names the URL, masks the password and names the variable
@@ -68,6 +72,20 @@ def test_database_unreachable_names_the_url_without_its_password(tmp_path: Path)
     )
     assert "s3cret" not in result.stderr + result.stdout
     assert "unreachable" in last
+
+
+def test_production_without_secrets_refuses_to_start_naming_them(tmp_path: Path) -> None:
+    # Given a PostgreSQL database and no pseudonym or audit key (issue 12: no public default)
+    env = bridge_env(BRIDGE_DATABASE_URL=f"postgresql://bridge@127.0.0.1:{free_port()}/bridge")
+    # When the bridge starts
+    result = run_bridge(["serve"], tmp_path, env)
+    # Then one line names both variables, before any connection is tried
+    last = assert_one_line_failure(result, "BRIDGE_PATIENT_KEY_SECRET", "BRIDGE_AUDIT_KEY")
+    assert "unreachable" not in last
+    # And with only the audit key missing, only that one is named
+    env["BRIDGE_PATIENT_KEY_SECRET"] = "test-only-pseudonym-key"
+    last = assert_one_line_failure(run_bridge(["serve"], tmp_path, env), "BRIDGE_AUDIT_KEY")
+    assert "BRIDGE_PATIENT_KEY_SECRET" not in last
 
 
 def test_broker_unreachable_names_the_url_without_its_password(tmp_path: Path) -> None:

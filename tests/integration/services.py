@@ -44,6 +44,15 @@ POSTGRES_URL = os.environ.get(
 )
 RABBITMQCTL = shlex.split(os.environ.get("BRIDGE_TEST_RABBITMQCTL", "rabbitmqctl"))
 
+# Outside the embedded SQLite demo the bridge refuses to start without these secrets
+# (docs/security.md). Every test on PostgreSQL comes through this module, so the in-process
+# bridges and the `bridge` subprocesses (which inherit the environment) get test-only values;
+# a test of the refusal removes them with ``monkeypatch.delenv``.
+TEST_PATIENT_KEY_SECRET = "test-only-pseudonym-key-not-for-production"
+TEST_AUDIT_KEY = "test-only-audit-key-not-for-production"
+os.environ.setdefault("BRIDGE_PATIENT_KEY_SECRET", TEST_PATIENT_KEY_SECRET)
+os.environ.setdefault("BRIDGE_AUDIT_KEY", TEST_AUDIT_KEY)
+
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() == "true"

@@ -49,6 +49,9 @@ def test_a_new_address_a_new_name_and_a_protected_identity_are_each_a_change() -
     # one protection replaced by the other is a change too: the two are kept distinct
     other = patient(security_labels=frozenset({SecurityLabel.SEKRETESSMARKERING}))
     assert changed_fields(protected, other) == {DemographicField.PROTECTED_IDENTITY}
+    # and so is a restriction code the bridge does not recognise (it protects: fails closed)
+    unknown = patient(unrecognised_restrictions=("ARV-3 DEM",))
+    assert changed_fields(patient(), unknown) == {DemographicField.PROTECTED_IDENTITY}
 
 
 def test_a_new_telephone_number_or_e_mail_address_is_a_change_of_contact() -> None:

@@ -29,7 +29,7 @@ from bridge.domain.fhir.examples import (
     admission_example,
 )
 from bridge.domain.identifiers import HSA_SYSTEM, IdentifierKind, luhn_check_digit
-from bridge.domain.model import SECURITY_LABEL_SYSTEM, CareUnit, EventCode, MessageOrigin
+from bridge.domain.model import CareUnit, EventCode, MessageOrigin
 
 Bundle = dict[str, Any]
 PATIENT = 1
@@ -287,13 +287,6 @@ REJECTIONS: list[tuple[str, Any, str]] = [
         "partial birth date",
         mutated(set_in(PATIENT, "birthDate", "1912")),
         "Bundle.entry[1].resource.birthDate",
-    ),
-    (
-        "unknown security label",
-        mutated(
-            set_in(PATIENT, "meta", {"security": [{"system": SECURITY_LABEL_SYSTEM, "code": "x"}]})
-        ),
-        "Bundle.entry[1].resource.meta.security[0].code",
     ),
     (
         "time without offset",

@@ -40,7 +40,10 @@ def changed_fields(previous: Patient | None, current: Patient) -> frozenset[Demo
     if previous is None:
         previous = Patient(identifiers=current.identifiers)
     changed: set[DemographicField] = set()
-    if previous.security_labels != current.security_labels:
+    if (previous.security_labels, set(previous.unrecognised_restrictions)) != (
+        current.security_labels,
+        set(current.unrecognised_restrictions),
+    ):
         changed.add(DemographicField.PROTECTED_IDENTITY)
     if previous.name != current.name:
         changed.add(DemographicField.NAME)

@@ -131,14 +131,22 @@ def birth_date_of(kind: IdentifierKind, digits: str) -> date | None:
 
 
 def mask(value: str) -> str:
-    """Mask an identifier for logs and screens: keep the birth date part, hide the rest."""
+    """Mask an identifier for logs and screens: keep the birth date part, hide the rest.
+
+    The birth date is all a masked form reveals (``19121212-****``, ``121212-****``): the
+    pseudonymous patient key is an HMAC with a secret, so the masked form and the key together
+    still do not give the number back (docs/security.md).
+    """
     digits = re.sub(r"\D", "", value)
     if len(digits) >= 10:
-        return digits[:-4] + "-****" if len(digits) == 12 else digits[:6] + "-****"
+        return digits[:8] + "-****" if len(digits) == 12 else digits[:6] + "-****"
     return "****"
 
 
-_PNR_IN_TEXT = re.compile(r"(?<!\d)(\d{6}|\d{8})[-+]?(\d{4})(?!\d)", re.ASCII)
+# Every written form the parser accepts: 12 or 10 digits, joined or split by ``-``, ``+`` or a
+# space (``19121212 1212``). Not preceded by a letter or digit, so an HSA-id such as
+# ``SE2321000188-E000000000001`` or ``SE2321000188-1234`` stays readable.
+_PNR_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])(\d{8}|\d{6})(?:[-+ ]?)(\d{4})(?!\d)", re.ASCII)
 
 
 def mask_in_text(text: str) -> str:

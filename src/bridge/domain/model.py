@@ -196,6 +196,11 @@ class Patient(_Frozen):
     address: Address | None = None
     telecom: tuple[ContactPoint, ...] = ()
     security_labels: frozenset[SecurityLabel] = frozenset()
+    unrecognised_restrictions: tuple[str, ...] = Field(
+        default=(),
+        description="Confidentiality/access-restriction codes the bridge does not recognise, "
+        "as received (e.g. 'ARV-3 DEM'): the person is treated as protected (fails closed).",
+    )
     primary_care_unit: CareUnit | None = None
 
     @property
@@ -206,7 +211,8 @@ class Patient(_Frozen):
 
     @property
     def is_protected(self) -> bool:
-        return bool(self.security_labels)
+        """A known label, or any restriction code the bridge does not know (fails closed)."""
+        return bool(self.security_labels or self.unrecognised_restrictions)
 
 
 class Encounter(_Frozen):
@@ -394,9 +400,16 @@ class CareTransitionEvent(_Frozen):
         patient = self.patient
         if patient is None or not patient.is_protected:
             return self
-        if patient.address is None and not patient.telecom:
+        labels = patient.security_labels
+        if not labels:
+            # Only codes the bridge does not know: the destination is told the person is
+            # protected with the label every protection implies, not left to assume otherwise.
+            labels = frozenset({SecurityLabel.SEKRETESSMARKERING})
+        if patient.address is None and not patient.telecom and labels == patient.security_labels:
             return self
-        hidden = patient.model_copy(update={"address": None, "telecom": ()})
+        hidden = patient.model_copy(
+            update={"address": None, "telecom": (), "security_labels": labels}
+        )
         return self.model_copy(update={"patient": hidden})
 
 

@@ -58,7 +58,7 @@ def _actor(name: str | None) -> str:
 
 def _run(work: Callable[[DeadLetters], Awaitable[T]]) -> T:
     async def main() -> T:
-        db = Database(Settings().database_url)
+        db = Database.for_settings(Settings())
         try:
             return await work(DeadLetters(db, SystemClock()))
         finally:

@@ -28,7 +28,7 @@ def summary(as_json: AsJson = False) -> None:
     """How many deliveries are in each state, per destination."""
 
     async def count() -> list[tuple[str, str, int]]:
-        db = Database(Settings().database_url)
+        db = Database.for_settings(Settings())
         try:
             async with db.session() as session:
                 rows = await session.execute(
@@ -57,7 +57,7 @@ def unreceipted(
     """Delivered notices without a receipt in time, or with a negative one."""
 
     async def find() -> list[UnreceiptedNotice]:
-        db = Database(Settings().database_url)
+        db = Database.for_settings(Settings())
         try:
             return await Receipts(db, SystemClock()).list_unreceipted(
                 destination=destination, limit=limit

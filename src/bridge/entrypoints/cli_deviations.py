@@ -57,7 +57,7 @@ def _actor(name: str | None) -> str:
 
 def _run(work: Callable[[Deviations], Awaitable[T]]) -> T:
     async def main() -> T:
-        db = Database(Settings().database_url)
+        db = Database.for_settings(Settings())
         try:
             return await work(Deviations(db, SystemClock()))
         finally:
@@ -170,7 +170,7 @@ def check() -> None:
         raise typer.Exit(2) from None
 
     async def main() -> None:
-        db = Database(settings.database_url)
+        db = Database.for_settings(settings)
         try:
             monitor = DeadlineMonitor(
                 db,

@@ -46,7 +46,7 @@ def _run(work: Callable[[Indicators, Month], Awaitable[T]], month: str | None) -
         raise typer.Exit(2) from None
 
     async def main() -> T:
-        db = Database(settings.database_url)
+        db = Database.for_settings(settings)
         try:
             indicators = Indicators(db, SystemClock(), rules)
             return await work(indicators, chosen or indicators.current_month())

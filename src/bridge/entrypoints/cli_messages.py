@@ -27,7 +27,7 @@ from bridge.store.db import Database
 
 
 async def show(settings: Settings, reference: str, *, as_json: bool = False) -> bool:
-    db = Database(settings.database_url)
+    db = Database.for_settings(settings)
     try:
         message_id = await find_message_id(db, reference)
         history = await message_history(db, message_id) if message_id else None
@@ -43,6 +43,11 @@ async def show(settings: Settings, reference: str, *, as_json: bool = False) -> 
     typer.echo(f"sender id   {history.dedupe_key}")
     typer.echo(f"event       {history.event_code}")
     typer.echo(f"patient     {history.patient_masked}")
+    if history.unrecognised_restriction:
+        typer.echo(
+            "protection  treated as protected (address withheld): unrecognised code "
+            f"{history.unrecognised_restriction}"
+        )
     typer.echo(f"received    {iso(history.received_at)} via {history.entrypoint}")
     for delivery in history.deliveries:
         typer.echo(
@@ -121,9 +126,9 @@ def search_command(
 async def _search(
     settings: Settings, where: MessageFilter, limit: int, *, audited: bool = False
 ) -> list[MessageSummary]:
-    db = Database(settings.database_url)
+    db = Database.for_settings(settings)
     try:
-        found = await search_messages(db, where, settings.patient_key_secret, limit=limit)
+        found = await search_messages(db, where, settings.patient_key, limit=limit)
         if audited:
             async with db.session() as session, session.begin():
                 audit.record(
@@ -164,7 +169,11 @@ def _since(text: str | None) -> datetime | None:
 
 def _what_happened(message: MessageSummary) -> str:
     if message.reason is None:
-        return ", ".join(f"{d}: {s}" for d, s in message.deliveries.items()) or "-"
+        delivered = ", ".join(f"{d}: {s}" for d, s in message.deliveries.items()) or "-"
+        if message.unrecognised_restriction:
+            flag = f"UNRECOGNISED RESTRICTION {message.unrecognised_restriction}"
+            return f"{delivered} [{flag}: treated as protected]"
+        return delivered
     where = f"{message.location}: " if message.location else ""
     rule = f"rule {message.rule}: " if message.rule else ""
     return f"{rule}{where}{message.reason}"

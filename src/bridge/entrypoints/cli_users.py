@@ -136,7 +136,7 @@ def _run(action: Callable[[Users], Awaitable[T]]) -> T:
     upgrade(settings.database_url)
 
     async def run() -> T:
-        db = Database(settings.database_url)
+        db = Database.for_settings(settings)
         try:
             return await action(Users(db, SystemClock()))
         finally:

@@ -25,6 +25,7 @@ from bridge.entrypoints.fd_guard import (
     install_accept_guard,
     widen_kernel_backlog,
 )
+from bridge.entrypoints.audit_witness import start_audit_witness
 from bridge.entrypoints.http import create_app
 from bridge.entrypoints.http_limits import BodyLimits, guarded_h11_protocol
 from bridge.entrypoints.mllp import MllpServer
@@ -153,6 +154,7 @@ async def running_bridge(
             where = (settings.mllp_host, settings.mllp_port)
             raise port_failure(error, "MLLP", *where, "BRIDGE_MLLP_PORT") from error
         stack.push_async_callback(mllp.close)
+        await start_audit_witness(bridge, stack)
         if settings.broker_url and settings.amqp_inbound:
             inbound = AmqpInbound(
                 settings.broker_url,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Executable, Result, event
 from sqlalchemy.engine import make_url
@@ -53,18 +54,54 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).drivername.startswith("sqlite")
 
 
-class Database:
-    """Owns the engine and session factory. One per process."""
+AUDIT_KEY_INFO = "bridge.audit.key"
+"""Where a session finds the audit chain's HMAC key (service/operations/audit.py)."""
 
-    def __init__(self, url: str) -> None:
+DEMO_AUDIT_KEY = b"bridge-demo-audit-key"
+
+
+class _DatabaseSettings(Protocol):
+    @property
+    def database_url(self) -> str: ...
+
+    @property
+    def audit_key_bytes(self) -> bytes: ...
+
+
+def audit_key_from_environment(url: str) -> bytes:
+    """``BRIDGE_AUDIT_KEY``; the demo key only for SQLite; else refuse (never a silent default)."""
+    key = os.environ.get("BRIDGE_AUDIT_KEY", "").strip()
+    if key:
+        return key.encode()
+    if is_sqlite(url):
+        return DEMO_AUDIT_KEY
+    raise ValueError(
+        "BRIDGE_AUDIT_KEY must be set when the database is not the embedded SQLite demo"
+    )
+
+
+class Database:
+    """Owns the engine and session factory. One per process.
+
+    ``audit_key`` keys the audit hash chain; it lives only in this process (settings or the
+    environment), never in the database.
+    """
+
+    @classmethod
+    def for_settings(cls, settings: _DatabaseSettings) -> Database:
+        return cls(settings.database_url, audit_key=settings.audit_key_bytes)
+
+    def __init__(self, url: str, *, audit_key: bytes | None = None) -> None:
         self.url = url
+        self.audit_key = audit_key if audit_key is not None else audit_key_from_environment(url)
         self.is_sqlite = is_sqlite(url)
-        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        # hide_parameters: SQL errors and echo never carry the values (docs/security.md)
+        kwargs: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
         if self.is_sqlite:
             database = make_url(url).database
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
-            kwargs = {"connect_args": {"timeout": 30}}
+            kwargs = {"connect_args": {"timeout": 30}, "hide_parameters": True}
         else:
             kwargs.update(pool_size=10, max_overflow=10, pool_timeout=5)
         self.engine: AsyncEngine = create_async_engine(async_url(url), **kwargs)
@@ -74,7 +111,9 @@ class Database:
             # A batch's rows as one multi-row INSERT, not psycopg's pipelined executemany: the
             # per-row Python cost of the pipeline was the largest driver cost (performance.md).
             self.engine.sync_engine.dialect.use_insertmanyvalues_wo_returning = True
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.sessions = async_sessionmaker(
+            self.engine, expire_on_commit=False, info={AUDIT_KEY_INFO: self.audit_key}
+        )
 
     def session(self) -> AsyncSession:
         return self.sessions()

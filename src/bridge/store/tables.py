@@ -79,6 +79,9 @@ class MessageRow(Base):
     patient_key: Mapped[str] = mapped_column(String(64), index=True)
     patient_masked: Mapped[str] = mapped_column(String(32))
     protected: Mapped[bool] = mapped_column(default=False)
+    # Restriction codes the bridge did not recognise (the person was treated as protected):
+    # a flag for operators (docs/security.md, "Protected identity").
+    unrecognised_restriction: Mapped[str | None] = mapped_column(String(200), nullable=True)
     payload: Mapped[str] = mapped_column(Text)
     canonical: Mapped[str] = mapped_column(Text)
     correlation_id: Mapped[str] = mapped_column(String(64))
@@ -210,6 +213,8 @@ class AuditChainHeadRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     row_hash: Mapped[str] = mapped_column(String(64))
+    # Rows from this seq on are keyed (HMAC); older ones kept their plain hashes (migration 0009).
+    keyed_from_seq: Mapped[int] = mapped_column(BigInteger, server_default="1", default=1)
 
 
 @event.listens_for(AuditChainHeadRow.__table__, "after_create")

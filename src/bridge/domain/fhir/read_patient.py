@@ -42,6 +42,7 @@ def read_patient(index: BundleIndex, position: int) -> Patient:
     if not identifiers:
         raise MessageRejected(NO_SWEDISH_IDENTIFIER, f"{path}.identifier")
     birth_date = opt_str(resource, "birthDate", path)
+    labels, unrecognised = _security_labels(resource, path)
     return Patient(
         identifiers=identifiers,
         name=_name(resource, path),
@@ -49,7 +50,8 @@ def read_patient(index: BundleIndex, position: int) -> Patient:
         gender=_gender(resource, path),
         address=_address(resource, path),
         telecom=_telecom(resource, path),
-        security_labels=_security_labels(resource, path),
+        security_labels=labels,
+        unrecognised_restrictions=unrecognised,
         primary_care_unit=_primary_care_unit(index, resource, path),
     )
 
@@ -123,26 +125,34 @@ def _address(resource: Json, path: str) -> Address | None:
     )
 
 
-def _security_labels(resource: Json, path: str) -> frozenset[SecurityLabel]:
+def _security_labels(resource: Json, path: str) -> tuple[frozenset[SecurityLabel], tuple[str, ...]]:
+    """The HL7 Sweden labels, and every other ``meta.security`` coding the bridge does not
+    recognise (treated as protected: fails closed, docs/security.md)."""
     meta = opt_obj(resource, "meta", path)
     if meta is None:
-        return frozenset()
+        return frozenset(), ()
     labels: set[SecurityLabel] = set()
+    unrecognised: list[str] = []
     for index, coding in enumerate(opt_list(meta, "security", f"{path}.meta")):
         coding_path = f"{path}.meta.security[{index}]"
         coding = obj(coding, coding_path)
-        if opt_str(coding, "system", coding_path) != SECURITY_LABEL_SYSTEM:
-            continue
+        system = opt_str(coding, "system", coding_path)
         code = opt_str(coding, "code", coding_path)
-        try:
-            labels.add(SecurityLabel(code or ""))
-        except ValueError:
-            raise MessageRejected(
-                f"unknown security label {quoted(code)}: expected sekretessmarkering or "
-                "skyddadFolkbokforing",
-                f"{coding_path}.code",
-            ) from None
-    return frozenset(labels)
+        if system == SECURITY_LABEL_SYSTEM and code in _KNOWN_LABELS:
+            labels.add(SecurityLabel(code))
+        elif not (system == _V3_CONFIDENTIALITY and code in _UNRESTRICTED):
+            unrecognised.append(f"meta.security {_shown(system)}|{_shown(code)}")
+    return frozenset(labels), tuple(dict.fromkeys(unrecognised))
+
+
+_KNOWN_LABELS = frozenset(label.value for label in SecurityLabel)
+_V3_CONFIDENTIALITY = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+_UNRESTRICTED = frozenset({"U", "L", "N"})
+"""HL7 v3 confidentiality codes that restrict nothing beyond normal health data."""
+
+
+def _shown(value: str | None) -> str:
+    return " ".join((value or "").split())[:60]
 
 
 def _primary_care_unit(index: BundleIndex, resource: Json, path: str) -> CareUnit | None:

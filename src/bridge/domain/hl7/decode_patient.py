@@ -55,6 +55,7 @@ def decode_patient(message: Er7Message, version: tuple[int, ...], today: date | 
         address=_address(pid.first(11)),
         telecom=_telecom(pid),
         security_labels=_security_labels(message, pd1),
+        unrecognised_restrictions=_unrecognised_restrictions(message, pd1),
         primary_care_unit=_primary_care_unit(pd1, version),
     )
 
@@ -169,6 +170,34 @@ def _security_labels(message: Er7Message, pd1: Segment | None) -> frozenset[Secu
     if not labels and pd1 is not None and pd1.get(12).strip().upper() == "Y":
         labels.add(SecurityLabel.SEKRETESSMARKERING)
     return frozenset(labels)
+
+
+_PD1_12_KNOWN = frozenset({"", "Y", "N"})
+_MAX_CODE = 40
+
+
+def _unrecognised_restrictions(message: Er7Message, pd1: Segment | None) -> tuple[str, ...]:
+    """Restriction codes the bridge cannot read: the person is then protected (fails closed).
+
+    An ARV that is not a delete and whose ARV-3 is not one of the two HL7 Sweden labels (a
+    table 0717 code such as ``DEM``, a differently spelled "skyddad folkbokföring", an empty
+    value), and a PD1-12 other than ``Y``/``N``/empty.
+    """
+    found: list[str] = []
+    for arv in message.segments("ARV"):
+        if arv.get(2).strip().upper() == "D":
+            continue
+        code = arv.get(3).strip()
+        if code.lower() not in _LABELS:
+            found.append(f"ARV-3 {_shown(code) or '(empty)'}")
+    if pd1 is not None and pd1.get(12).strip().upper() not in _PD1_12_KNOWN:
+        found.append(f"PD1-12 {_shown(pd1.get(12).strip())}")
+    return tuple(dict.fromkeys(found))
+
+
+def _shown(code: str) -> str:
+    """A code as operators see it: bounded, single-line."""
+    return " ".join(code.split())[:_MAX_CODE]
 
 
 def _primary_care_unit(pd1: Segment | None, version: tuple[int, ...]) -> CareUnit | None:

@@ -110,7 +110,7 @@ def api_router(ops: Ops) -> APIRouter:
         )
         try:
             found = await search_messages(
-                ops.bridge.db, where, ops.bridge.settings.patient_key_secret, limit=limit
+                ops.bridge.db, where, ops.bridge.settings.patient_key, limit=limit
             )
         except PatientNotRecognised as problem:
             raise HTTPException(422, f"patient identifier not recognised: {problem}") from None

@@ -131,9 +131,7 @@ def pages_router(ops: Ops) -> APIRouter:
         error = None
         results = []
         try:
-            results = await search_messages(
-                ops.bridge.db, where, ops.bridge.settings.patient_key_secret
-            )
+            results = await search_messages(ops.bridge.db, where, ops.bridge.settings.patient_key)
         except PatientNotRecognised as problem:
             error = f"Patient identifier not recognised: {problem}"
         if where.patient or where.reference:

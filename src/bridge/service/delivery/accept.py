@@ -34,6 +34,10 @@ from bridge.service.delivery.group_commit import GroupCommit
 from bridge.service.delivery.outbound import FHIR_JSON, HL7_V2, OutboundEncoder
 from bridge.service.delivery.outbox import OutboxEntry, add_many_to_outbox
 from bridge.service.delivery.receipts import receipt_of, record_receipt
+from bridge.service.delivery.restrictions import (
+    flag_unrecognised_restriction,
+    unrecognised_restriction,
+)
 from bridge.service.operations import audit, message_outcomes
 from bridge.service.patient_key import patient_key
 from bridge.store.db import Database, core
@@ -320,6 +324,9 @@ class Acceptor:
                 message_id=n.message_id,
                 destinations=list(n.item.destinations),
             )
+            flag_unrecognised_restriction(
+                session, at=now, message_id=n.message_id, event=event, source=inbound.source
+            )
             entries.extend(self._entry(n, name, now) for name in n.item.destinations)
         await add_many_to_outbox(session, entries, now)
         for n in new:
@@ -346,6 +353,7 @@ class Acceptor:
             "patient_key": n.key,
             "patient_masked": n.masked,
             "protected": n.protected,
+            "unrecognised_restriction": unrecognised_restriction(event),
             "payload": hl7_text(inbound.body),
             "canonical": event.model_dump_json(),
             "correlation_id": inbound.correlation_id,

@@ -379,7 +379,11 @@ def build_alerting(settings: Settings, db: Database, clock: Clock) -> IncidentAl
                     sender=settings.alert_smtp_from,
                     recipients=recipients,
                     username=settings.alert_smtp_username,
-                    password=settings.alert_smtp_password,
+                    password=(
+                        settings.alert_smtp_password.get_secret_value()
+                        if settings.alert_smtp_password
+                        else None
+                    ),
                     starttls=settings.alert_smtp_starttls,
                 )
             )

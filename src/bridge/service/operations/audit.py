@@ -11,11 +11,20 @@ positions and the head's hash, inserts the rows chained onto it and moves the he
 held only from there to the end of the commit, so writers queue for the last few milliseconds of
 their transactions, not for all of it (figures in docs/operations.md). Positions are handed out
 under the lock, so ``seq`` order is commit order, without gaps.
+
+The chain is keyed (docs/security.md, "Audit anchoring"): a row's hash is HMAC-SHA256 with the
+audit key from settings (``BRIDGE_AUDIT_KEY``), which is never in the database, so whoever can
+write the database cannot recompute hashes after an edit. Rows written before the keyed scheme
+(up to ``audit_chain_head.keyed_from_seq`` - 1, set by migration 0009) keep their plain SHA-256
+hashes and are verified as such; the first keyed row chains onto the last of them, so rewriting
+the old rows still breaks the keyed part. The head is also exported to a witness outside the
+database (:mod:`bridge.service.operations.audit_witness`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +34,7 @@ from sqlalchemy import event, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from bridge.store.db import Database
+from bridge.store.db import AUDIT_KEY_INFO, Database
 from bridge.store.tables import AuditChainHeadRow, AuditRow
 
 SYSTEM = "bridge"
@@ -60,7 +69,17 @@ def record(
 
 
 def chain_hash(prev_hash: str, seq: int, row: dict[str, Any]) -> str:
-    """SHA-256 over the previous hash and this row's content (the chain's only formula)."""
+    """Legacy (unkeyed) SHA-256 over the previous hash and this row's content: the rows written
+    before migration 0009 only; every newer row uses :func:`keyed_chain_hash`."""
+    return hashlib.sha256(_chain_content(prev_hash, seq, row)).hexdigest()
+
+
+def keyed_chain_hash(key: bytes, prev_hash: str, seq: int, row: dict[str, Any]) -> str:
+    """HMAC-SHA256 with the audit key over the previous hash and this row's content."""
+    return hmac.new(key, _chain_content(prev_hash, seq, row), hashlib.sha256).hexdigest()
+
+
+def _chain_content(prev_hash: str, seq: int, row: dict[str, Any]) -> bytes:
     content = [
         prev_hash,
         seq,
@@ -71,8 +90,7 @@ def chain_hash(prev_hash: str, seq: int, row: dict[str, Any]) -> str:
         row["actor"],
         row["detail"],
     ]
-    encoded = json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
-    return hashlib.sha256(encoded).hexdigest()
+    return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 @event.listens_for(Session, "before_commit")
@@ -80,6 +98,9 @@ def _append_chained(session: Session) -> None:
     pending: list[dict[str, Any]] | None = session.info.pop(_PENDING, None)
     if not pending:
         return
+    key: bytes | None = session.info.get(AUDIT_KEY_INFO)
+    if not key:
+        raise RuntimeError("audit rows need a session from Database, which holds the audit key")
     connection = session.connection()
     head = connection.execute(
         update(AuditChainHeadRow)
@@ -91,7 +112,9 @@ def _append_chained(session: Session) -> None:
     seq = int(head.seq) - len(pending)
     for row in pending:
         seq += 1
-        row.update(seq=seq, prev_hash=prev_hash, row_hash=chain_hash(prev_hash, seq, row))
+        row.update(
+            seq=seq, prev_hash=prev_hash, row_hash=keyed_chain_hash(key, prev_hash, seq, row)
+        )
         prev_hash = row["row_hash"]
     connection.execute(insert(AuditRow), pending)
     connection.execute(
@@ -121,6 +144,7 @@ class Verification:
     head_seq: int
     head_hash: str
     broken: BrokenLink | None
+    keyed_from_seq: int = 1
 
     @property
     def ok(self) -> bool:
@@ -132,12 +156,13 @@ async def verify(db: Database, *, page: int = 5000) -> Verification:
     async with db.session() as session:
         head = await session.get(AuditChainHeadRow, HEAD_ID)
         head_seq, head_hash = (head.seq, head.row_hash) if head else (0, GENESIS)
+        keyed_from = head.keyed_from_seq if head else 1
         outside = await session.scalar(
             select(AuditRow).where(AuditRow.seq.is_(None)).order_by(AuditRow.id).limit(1)
         )
         if outside is not None:
-            return Verification(0, head_seq, head_hash, _outside_chain(outside))
-        walker = _ChainWalker()
+            return Verification(0, head_seq, head_hash, _outside_chain(outside), keyed_from)
+        walker = _ChainWalker(db.audit_key, keyed_from)
         while True:
             rows = (
                 await session.scalars(
@@ -150,14 +175,17 @@ async def verify(db: Database, *, page: int = 5000) -> Verification:
             for row in rows:
                 broken = walker.check(row)
                 if broken is not None:
-                    return Verification(walker.count, head_seq, head_hash, broken)
+                    return Verification(walker.count, head_seq, head_hash, broken, keyed_from)
             if len(rows) < page:
                 break
-    return Verification(walker.count, head_seq, head_hash, walker.check_head(head_seq, head_hash))
+    broken = walker.check_head(head_seq, head_hash)
+    return Verification(walker.count, head_seq, head_hash, broken, keyed_from)
 
 
 class _ChainWalker:
-    def __init__(self) -> None:
+    def __init__(self, key: bytes, keyed_from_seq: int) -> None:
+        self.key = key
+        self.keyed_from_seq = keyed_from_seq
         self.seq = 0
         self.hash = GENESIS
         self.count = 0
@@ -176,8 +204,17 @@ class _ChainWalker:
             "actor": row.actor,
             "detail": row.detail,
         }
-        if row.row_hash != chain_hash(row.prev_hash or "", row.seq, content):
-            return _broken(row, "its content was changed after it was written (hash mismatch)")
+        prev = row.prev_hash or ""
+        if row.seq >= self.keyed_from_seq:
+            expected = keyed_chain_hash(self.key, prev, row.seq, content)
+        else:
+            expected = chain_hash(prev, row.seq, content)
+        if row.row_hash != expected:
+            return _broken(
+                row,
+                "its content was changed after it was written, or it was hashed without the "
+                "audit key (hash mismatch)",
+            )
         if row.prev_hash != self.hash:
             if self.last is not None:
                 return _broken(

@@ -30,6 +30,7 @@ class MessageHistory:
     patient_masked: str
     entrypoint: str
     received_at: datetime
+    unrecognised_restriction: str | None = None  # treated as protected (docs/security.md)
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     entries: list[HistoryEntry] = field(default_factory=list)
 
@@ -63,6 +64,7 @@ async def message_history(db: Database, message_id: str) -> MessageHistory | Non
             patient_masked=message.patient_masked,
             entrypoint=message.entrypoint,
             received_at=message.received_at,
+            unrecognised_restriction=message.unrecognised_restriction,
         )
         deliveries = (
             await session.scalars(select(DeliveryRow).where(DeliveryRow.message_id == message_id))

@@ -194,6 +194,8 @@ class MessageSummary:
     reason: str | None = None  # why a message was rejected or filtered
     rule: str | None = None  # the rule that filtered it
     location: str | None = None  # where a rejected message is wrong (PID-3, …)
+    # Restriction codes not recognised: the person was treated as protected (fails closed).
+    unrecognised_restriction: str | None = None
 
     @property
     def control_id(self) -> str:
@@ -264,6 +266,7 @@ async def _accepted(
             received_at=row.received_at,
             deliveries=deliveries.get(row.id, {}),
             outcome=ROUTED if deliveries.get(row.id) else NOT_ROUTED,
+            unrecognised_restriction=row.unrecognised_restriction,
         )
         for row in rows
     ]
@@ -345,4 +348,5 @@ def patient_of(canonical: str) -> dict[str, Any]:
         "identifier_kind": primary.kind.value,
         "name": text.strip() or None,
         "protected": patient.is_protected,
+        "unrecognised_restriction": "; ".join(patient.unrecognised_restrictions) or None,
     }
