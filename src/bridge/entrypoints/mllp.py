@@ -30,9 +30,12 @@ import asyncio
 import contextlib
 import logging
 import re
+import ssl
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,9 @@ _SPECIAL = re.compile(b"[\x0b\x1c]")
 _READ_CHUNK = 65_536
 
 Handler = Callable[[bytes], Awaitable[bytes]]
+
+peer_certificate: ContextVar[dict[str, Any] | None] = ContextVar("peer_certificate", default=None)
+"""The verified client certificate of the connection a handler is answering (TLS), else None."""
 HandlerErrorReply = Callable[[bytes, BaseException], bytes]
 
 
@@ -159,8 +165,10 @@ class MllpServer:
         idle_timeout: float = 300.0,
         handler_timeout: float = 30.0,
         on_handler_error: HandlerErrorReply | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self._handler = handler
+        self._tls = tls
         self._host = host
         self._port = port
         self._max_message_bytes = max_message_bytes
@@ -182,7 +190,9 @@ class MllpServer:
     async def start(self) -> None:
         if self._server is not None:
             raise RuntimeError("MllpServer already started")
-        self._server = await asyncio.start_server(self._serve, self._host, self._port)
+        self._server = await asyncio.start_server(
+            self._serve, self._host, self._port, ssl=self._tls
+        )
         log.info("MLLP listening on %s:%d", self._host, self.port)
 
     async def close(self, grace: float = 10.0) -> None:
@@ -225,6 +235,8 @@ class MllpServer:
         peername = writer.get_extra_info("peername")
         peer = f"{peername[0]}:{peername[1]}" if peername else "unknown"
         conn = _Connection(peer, task)
+        ssl_object = writer.get_extra_info("ssl_object")
+        peer_certificate.set(ssl_object.getpeercert() if ssl_object is not None else None)
         self._connections.add(conn)
         self.stats.connections_open += 1
         self.stats.connections_total += 1
