@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import Stack
 from identity_support import (
     CLIENT_SECRETS,
     Identities,
@@ -30,7 +31,7 @@ from sqlalchemy import select
 from bridge.config import Settings
 from bridge.entrypoints.runner import running_bridge
 from bridge.store.tables import AuditRow, MessageOutcomeRow, MessageRow
-from conftest import Stack
+from support.cli_process import bridge_env, run_bridge
 from support.token_issuer import TokenIssuer, new_key, token_issuer
 from takecare_sim.credentials import ClientCredentials
 from takecare_sim.messages import Sender
@@ -377,3 +378,21 @@ async def test_unauthenticated_senders_pass_only_in_the_embedded_demo(
     warnings = [r for r in caplog.records if "unauthenticated senders" in r.getMessage()]
     assert len(warnings) == 1
     await asyncio.sleep(0)
+
+
+def test_bridge_serve_in_production_without_authentication_refuses_to_start(
+    tmp_path: Path,
+) -> None:
+    # Given production settings (a PostgreSQL URL; never reached) and no inbound authentication
+    env = bridge_env(
+        BRIDGE_DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:1/bridge",
+        BRIDGE_ALLOW_UNAUTHENTICATED_INGESTION="false",
+    )
+    # When the bridge is started
+    result = run_bridge(["serve"], tmp_path, env, timeout=60)
+    # Then it stops with one line naming the settings that would close ingestion
+    assert result.returncode == 2, result.stderr[-2000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("bridge: cannot start: ingestion would accept unauthenticated")
+    for setting in ("BRIDGE_TLS_CA_FILE", "BRIDGE_OAUTH_ISSUER", "ALLOW_UNAUTHENTICATED"):
+        assert setting in last

@@ -195,6 +195,17 @@ def test_the_explicit_opt_out_starts_with_one_loud_warning(
     assert "UNAUTHENTICATED INGESTION" in warning.getMessage()
 
 
+def test_symmetric_or_no_token_algorithms_are_refused() -> None:
+    settings = Settings(
+        oauth_issuer="https://idp",
+        oauth_audience="bridge",
+        oauth_jwks_url="https://idp/jwks",
+        oauth_algorithms="RS256,HS256",
+    )
+    with pytest.raises(StartupError, match="never none or HMAC"):
+        check_inbound_security(settings, inbound_security(settings, table()))
+
+
 def test_client_certificates_need_a_ca_bundle(tmp_path: Path) -> None:
     cert = tmp_path / "server.pem"
     cert.write_text("x")

@@ -119,6 +119,12 @@ def _check_consistent(settings: Settings) -> None:
         raise StartupError(
             "BRIDGE_OAUTH_ISSUER needs BRIDGE_OAUTH_AUDIENCE and BRIDGE_OAUTH_JWKS_URL"
         )
+    algorithms = [a.strip() for a in settings.oauth_algorithms.split(",") if a.strip()]
+    if not algorithms or any(a.lower() == "none" or a.upper().startswith("HS") for a in algorithms):
+        raise StartupError(
+            "BRIDGE_OAUTH_ALGORITHMS must list public-key algorithms (RS256, PS256, ES256 …); "
+            "never none or HMAC"
+        )
     if settings.tls_cert_file is None:
         if settings.tls_ca_file is not None or settings.tls_key_file is not None:
             raise StartupError("BRIDGE_TLS_CA_FILE/BRIDGE_TLS_KEY_FILE need BRIDGE_TLS_CERT_FILE")
