@@ -164,14 +164,17 @@ async def test_an_api_key_is_accepted_and_delivered(
 
 
 async def test_mllp_tls_refuses_a_sender_without_a_client_certificate(
-    secure_stack: Stack, identities: Identities
+    secure_stack: Stack, identities: Identities, caplog: pytest.LogCaptureFixture
 ) -> None:
     # When a sender that trusts the bridge but has no certificate connects
     notice = await send(secure_stack, identities.server_only())
-    # Then the handshake fails: no ACK, nothing stored
+    # Then the handshake fails: no ACK, nothing stored, one warning per connection tried
     assert notice.ack_code is None
     assert notice.error is not None
     assert await stored_messages(secure_stack) == 0
+    refusals = [r.getMessage() for r in caplog.records if "TLS handshake" in r.getMessage()]
+    assert refusals and all("PEER_DID_NOT_RETURN_A_CERTIFICATE" in r for r in refusals)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
 
 
 async def test_mllp_tls_refuses_a_certificate_of_another_authority(

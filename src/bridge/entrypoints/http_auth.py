@@ -10,6 +10,7 @@ request is refused when ingestion requires authentication, and passes as anonymo
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from bridge.config import Settings
 from bridge.domain.fhir.outcome import operation_outcome
 from bridge.domain.routing import RoutingTable
-from bridge.domain.sender_identity import FORBIDDEN, PeerIdentity, api_key_matches
+from bridge.domain.sender_identity import FORBIDDEN, PeerIdentity, hash_api_key
 from bridge.entrypoints.tls import PeerCertificates, certificate_identity
 from bridge.service.delivery.accept import AcceptResult
 
@@ -133,7 +134,8 @@ class HttpSenders:
         return None
 
     def _api_key(self, key: str) -> PeerIdentity:
-        matched = [entry.id for entry in self._keys if api_key_matches(key, entry.hash)]
+        presented = hash_api_key(key)  # once; each stored hash compared in constant time
+        matched = [e.id for e in self._keys if hmac.compare_digest(presented, e.hash)]
         if not matched:
             raise CredentialRefused("unknown API key")
         return PeerIdentity("api-key", (matched[0],))

@@ -44,6 +44,7 @@ END_BLOCK = b"\x1c"
 CARRIAGE_RETURN = b"\x0d"
 _SPECIAL = re.compile(b"[\x0b\x1c]")
 _READ_CHUNK = 65_536
+_HANDSHAKE_SECONDS = 30.0
 
 Handler = Callable[[bytes], Awaitable[bytes]]
 
@@ -190,9 +191,9 @@ class MllpServer:
     async def start(self) -> None:
         if self._server is not None:
             raise RuntimeError("MllpServer already started")
-        self._server = await asyncio.start_server(
-            self._serve, self._host, self._port, ssl=self._tls
-        )
+        # TLS is started per connection in _serve, so a refused handshake is logged there
+        # (asyncio's own server-side TLS drops it without a word).
+        self._server = await asyncio.start_server(self._serve, self._host, self._port)
         log.info("MLLP listening on %s:%d", self._host, self.port)
 
     async def close(self, grace: float = 10.0) -> None:
@@ -235,13 +236,13 @@ class MllpServer:
         peername = writer.get_extra_info("peername")
         peer = f"{peername[0]}:{peername[1]}" if peername else "unknown"
         conn = _Connection(peer, task)
-        ssl_object = writer.get_extra_info("ssl_object")
-        peer_certificate.set(ssl_object.getpeercert() if ssl_object is not None else None)
         self._connections.add(conn)
         self.stats.connections_open += 1
         self.stats.connections_total += 1
         log.info("MLLP connection from %s", peer)
         try:
+            if self._tls is not None and not await self._handshake(peer, writer):
+                return
             await self._converse(conn, reader, writer)
         except (ConnectionError, TimeoutError) as exc:
             log.warning("MLLP connection %s lost: %s", peer, type(exc).__name__)
@@ -253,9 +254,25 @@ class MllpServer:
             self._connections.discard(conn)
             self.stats.connections_open -= 1
             writer.close()
-            with contextlib.suppress(ConnectionError, TimeoutError):
+            # A refused TLS handshake surfaces again here: already logged.
+            with contextlib.suppress(ConnectionError, TimeoutError, ssl.SSLError):
                 await asyncio.wait_for(writer.wait_closed(), timeout=1.0)
             log.info("MLLP connection from %s closed", peer)
+
+    async def _handshake(self, peer: str, writer: asyncio.StreamWriter) -> bool:
+        """TLS with the peer; its verified certificate goes to ``peer_certificate``. False:
+        refused (no or an untrusted client certificate, not TLS at all), logged once."""
+        assert self._tls is not None
+        try:
+            async with asyncio.timeout(_HANDSHAKE_SECONDS):
+                await writer.start_tls(self._tls)
+        except (ssl.SSLError, ConnectionError, TimeoutError) as exc:
+            reason = getattr(exc, "reason", None) or type(exc).__name__
+            log.warning("MLLP TLS handshake with %s refused: %s", peer, reason)
+            return False
+        ssl_object = writer.get_extra_info("ssl_object")
+        peer_certificate.set(ssl_object.getpeercert() if ssl_object is not None else None)
+        return True
 
     async def _converse(
         self, conn: _Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
