@@ -263,6 +263,10 @@ async def test_a_source_sending_as_another_over_mllp_gets_ar_and_is_audited(
     [outcome] = await outcome_rows(secure_stack)
     assert (outcome.outcome, outcome.location, outcome.error_code) == ("rejected", "MSH-4", "207")
     assert await stored_messages(secure_stack) == 0
+    # And operators can alert on it
+    async with httpx.AsyncClient(verify=identities.server_only().ssl_context() or True) as client:
+        metrics = (await client.get(f"{secure_stack.bridge.base_url}/metrics")).text
+    assert 'bridge_senders_refused_total{entrypoint="mllp",source="takecare"} 1.0' in metrics
     # The simulator sending as TakeCare with Treserva's certificate reads the same AR
     notice = await send(
         secure_stack,
