@@ -12,8 +12,10 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 
 from bridge.domain.identifiers import mask
+from takecare_sim.credentials import ClientCredentials
 from takecare_sim.episode_sender import run_episodes
 from takecare_sim.receiver import receiving
 from takecare_sim.sender import SendOptions, SentNotice, run
@@ -39,7 +41,35 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--receive-host", default="127.0.0.1")
     parser.add_argument("--receive-http-port", type=int, default=8082)
     parser.add_argument("--receive-mllp-port", type=int, default=2576)
+    who = parser.add_argument_group("credentials (docs/security.md)")
+    who.add_argument("--ca-file", help="CA of the bridge's server certificate: use TLS")
+    who.add_argument("--cert-file", help="client certificate (PEM) for mTLS")
+    who.add_argument("--key-file", help="the client certificate's key")
+    who.add_argument("--token-url", help="OAuth2 token endpoint (client credentials)")
+    who.add_argument("--client-id")
+    who.add_argument(
+        "--client-secret",
+        default=os.environ.get("TAKECARE_SIM_CLIENT_SECRET"),
+        help="default: $TAKECARE_SIM_CLIENT_SECRET",
+    )
+    who.add_argument(
+        "--api-key",
+        default=os.environ.get("TAKECARE_SIM_API_KEY"),
+        help="sent as X-API-Key; default: $TAKECARE_SIM_API_KEY",
+    )
     return parser.parse_args()
+
+
+def _credentials(arguments: argparse.Namespace) -> ClientCredentials:
+    return ClientCredentials(
+        ca_file=arguments.ca_file,
+        cert_file=arguments.cert_file,
+        key_file=arguments.key_file,
+        token_url=arguments.token_url,
+        client_id=arguments.client_id,
+        client_secret=arguments.client_secret,
+        api_key=arguments.api_key,
+    )
 
 
 def _report(notice: SentNotice) -> None:
@@ -51,7 +81,13 @@ def _report(notice: SentNotice) -> None:
 
 
 async def _send(arguments: argparse.Namespace) -> None:
-    options = SendOptions(arguments.host, arguments.port, arguments.transport, arguments.http_url)
+    options = SendOptions(
+        arguments.host,
+        arguments.port,
+        arguments.transport,
+        arguments.http_url,
+        credentials=_credentials(arguments),
+    )
     if arguments.mode == "episodes":
         await run_episodes(
             options,

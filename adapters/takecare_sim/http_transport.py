@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+from takecare_sim.credentials import ClientCredentials, TokenSource, auth_headers
 from takecare_sim.transport import TransportError
 
 HL7_V2_MEDIA_TYPE = "application/hl7-v2"
@@ -12,12 +13,18 @@ HL7_V2_MEDIA_TYPE = "application/hl7-v2"
 class HttpHl7Client:
     """Posts messages to one URL (e.g. ``http://127.0.0.1:8080/hl7v2``) over a pooled client."""
 
-    def __init__(self, url: str, timeout: float = 10.0) -> None:
+    def __init__(
+        self, url: str, timeout: float = 10.0, credentials: ClientCredentials | None = None
+    ) -> None:
         self.url = url
-        self._client = httpx.AsyncClient(timeout=timeout)
+        self.credentials = credentials or ClientCredentials()
+        self._tokens = TokenSource(self.credentials)
+        verify = self.credentials.ssl_context() or True
+        self._client = httpx.AsyncClient(timeout=timeout, verify=verify)
 
     async def send(self, message: str) -> str:
         headers = {"content-type": f"{HL7_V2_MEDIA_TYPE}; charset=utf-8"}
+        headers.update(await auth_headers(self.credentials, self._tokens, self._client))
         try:
             response = await self._client.post(self.url, content=message.encode(), headers=headers)
         except httpx.HTTPError as error:

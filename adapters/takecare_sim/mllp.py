@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 
 from takecare_sim.transport import TransportError
 
@@ -32,9 +33,16 @@ class MllpClient:
     """``await client.send(er7)`` returns the ACK text; use as ``async with`` or ``aclose()``."""
 
     def __init__(
-        self, host: str, port: int, timeout: float = 10.0, retries: int = 1, backoff: float = 0.2
+        self,
+        host: str,
+        port: int,
+        timeout: float = 10.0,
+        retries: int = 1,
+        backoff: float = 0.2,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
-        self.host, self.port = host, port
+        """``tls``: connect with TLS (MLLP/TLS), presenting the context's client certificate."""
+        self.host, self.port, self.tls = host, port, tls
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
         self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
@@ -64,7 +72,9 @@ class MllpClient:
         if self._streams is not None and self._streams[0].at_eof():
             await self.aclose()  # the receiver hung up while we were idle: not a failure
         if self._streams is None:
-            self._streams = await asyncio.open_connection(self.host, self.port, limit=_READ_LIMIT)
+            self._streams = await asyncio.open_connection(
+                self.host, self.port, limit=_READ_LIMIT, ssl=self.tls
+            )
         reader, writer = self._streams
         writer.write(data)
         await writer.drain()

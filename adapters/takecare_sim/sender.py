@@ -16,6 +16,7 @@ from typing import Literal
 
 from bridge.domain.identifiers import mask
 from takecare_sim.ack import AckUnreadableError, parse_ack
+from takecare_sim.credentials import ClientCredentials
 from takecare_sim.er7 import STOCKHOLM, control_ids
 from takecare_sim.http_transport import HttpHl7Client
 from takecare_sim.masking import logger
@@ -56,13 +57,15 @@ class SendOptions:
     http_url: str | None = None
     ack_timeout_s: float = 10.0
     sender: Sender = field(default_factory=Sender)
+    credentials: ClientCredentials = field(default_factory=ClientCredentials)
 
     def connect(self) -> AckingTransport:
         if self.transport == "http":
-            return HttpHl7Client(
-                self.http_url or f"http://{self.host}:{self.port}/hl7v2", self.ack_timeout_s
-            )
-        return MllpClient(self.host, self.port, timeout=self.ack_timeout_s)
+            scheme = "https" if self.credentials.tls else "http"
+            url = self.http_url or f"{scheme}://{self.host}:{self.port}/hl7v2"
+            return HttpHl7Client(url, self.ack_timeout_s, self.credentials)
+        tls = self.credentials.ssl_context()
+        return MllpClient(self.host, self.port, timeout=self.ack_timeout_s, tls=tls)
 
 
 async def send_one(
@@ -144,9 +147,18 @@ async def send_admissions(
     http_url: str | None = None,
     ack_timeout_s: float = 10.0,
     sender: Sender | None = None,
+    credentials: ClientCredentials | None = None,
 ) -> list[SentNotice]:
     """Send ``count`` admissions of distinct synthetic patients; one record per message."""
-    options = SendOptions(host, port, transport, http_url, ack_timeout_s, sender or Sender())
+    options = SendOptions(
+        host,
+        port,
+        transport,
+        http_url,
+        ack_timeout_s,
+        sender or Sender(),
+        credentials or ClientCredentials(),
+    )
     notices: list[SentNotice] = []
     await run(options, rate_per_s, seed, count, notices.append)
     return notices

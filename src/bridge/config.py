@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -205,6 +206,54 @@ class Settings(BaseSettings):
         "unset: the defaults from the law.",
     )
     deadline_check_interval_seconds: float = Field(default=60.0, gt=0)
+
+    # Inbound identity (docs/security.md): TLS with client certificates on MLLP and HTTP
+    # ingestion, bearer tokens and API keys on HTTP, per-source users on AMQP.
+    tls_cert_file: Path | None = Field(
+        default=None, description="Server certificate (PEM) for MLLP and HTTP: set turns TLS on."
+    )
+    tls_key_file: Path | None = Field(default=None, description="The server certificate's key.")
+    tls_ca_file: Path | None = Field(
+        default=None, description="CA bundle (PEM) that client certificates must chain to."
+    )
+    tls_require_client_cert: bool = Field(
+        default=True,
+        description="MLLP and HTTP ingestion demand a client certificate (mTLS); HTTP without "
+        "it falls back to bearer tokens or API keys.",
+    )
+    tls_client_identity: Literal["cn", "serial_number", "san"] = Field(
+        default="cn",
+        description="Which part of a client certificate names the sender: subject CN, subject "
+        "serialNumber (SITHS/EFOS HSA-id) or subjectAltName (any DNS/URI/email entry).",
+    )
+    mllp_tls: bool = Field(default=True, description="MLLP uses TLS when a certificate is set.")
+    http_tls: bool = Field(default=True, description="HTTP uses TLS when a certificate is set.")
+    oauth_issuer: str | None = Field(
+        default=None, description="Issuer (iss) of accepted bearer tokens; set turns them on."
+    )
+    oauth_audience: str | None = Field(default=None, description="Required audience (aud).")
+    oauth_jwks_url: str | None = Field(default=None, description="The issuer's JWKS URL.")
+    oauth_client_claim: str = Field(
+        default="client_id",
+        description="Claim naming the client (falls back to azp, then sub).",
+    )
+    oauth_algorithms: str = Field(default="RS256,PS256,ES256", description="Comma-separated.")
+    amqp_require_user_id: bool = Field(
+        default=False,
+        description="AMQP messages must carry user_id (RabbitMQ checks it against the "
+        "connection's user); the user must be one a source lists in senders.amqp_users.",
+    )
+    ops_host: str = Field(default="127.0.0.1", description="Bind address of the ops listener.")
+    ops_port: int | None = Field(
+        default=None,
+        description="Port of the operations listener (/ops, /metrics, /healthz, /readyz); unset: "
+        "operations share the ingestion port (embedded demo only).",
+    )
+    allow_unauthenticated_ingestion: bool = Field(
+        default=False,
+        description="Let a production bridge take messages from unauthenticated senders "
+        "(loudly warned); the embedded demo does so without this.",
+    )
 
     @model_validator(mode="after")
     def _production_secrets_set(self) -> Settings:

@@ -52,6 +52,7 @@ _COUNTED = (
     "ignored",
     "duplicate",
     "rejected",
+    "sender-refused",
     "delivered",
     "dead_lettered",
     "attempt_failed",
@@ -62,7 +63,8 @@ _COUNTED = (
 # name → (help, label names); every counter is documented in docs/operations.md.
 COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "bridge_messages": (
-        "Answered inbound messages by outcome: routed, not-routed, filtered, rejected, duplicate.",
+        "Answered inbound messages by outcome: routed, not-routed, filtered, rejected, refused, "
+        "duplicate.",
         ("outcome", "source", "entrypoint"),
     ),
     "bridge_messages_received": (
@@ -79,6 +81,11 @@ COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "bridge_messages_rejected": (
         "Inbound messages rejected (AR / 4xx).",
+        ("source", "entrypoint"),
+    ),
+    "bridge_senders_refused": (
+        "Inbound messages refused because the authenticated sender may not send as the source "
+        "they name (docs/security.md); also counted as rejected.",
         ("source", "entrypoint"),
     ),
     "bridge_messages_delivered": (
@@ -195,7 +202,7 @@ class Metrics:
         outcome = _outcome(row.action, _detail(row.detail))
         if outcome is not None:
             counters["bridge_messages"][(outcome, source, entrypoint)] += 1
-        if row.action in ("accepted", "duplicate", "rejected"):
+        if row.action in ("accepted", "duplicate", "rejected", "sender-refused"):
             counters["bridge_messages_received"][(source, entrypoint)] += 1
         if row.action == "accepted":
             counters["bridge_messages_accepted"][(source, event, entrypoint)] += 1
@@ -203,6 +210,9 @@ class Metrics:
             counters["bridge_messages_duplicate"][(source, event, entrypoint)] += 1
         elif row.action == "rejected":
             counters["bridge_messages_rejected"][(source, entrypoint)] += 1
+        elif row.action == "sender-refused":
+            counters["bridge_messages_rejected"][(source, entrypoint)] += 1
+            counters["bridge_senders_refused"][(source, entrypoint)] += 1
         elif row.action == "delivered":
             counters["bridge_messages_delivered"][(source, event, destination)] += 1
             if row.received_at is not None:
@@ -277,7 +287,13 @@ def _outcome(action: str, detail: dict[str, Any]) -> str | None:
     """The ``outcome`` label of an answered message, from the audit row that settles it."""
     if action == "routed":
         return "routed" if detail.get("destinations") else "not-routed"
-    return {"ignored": "filtered", "rejected": "rejected", "duplicate": "duplicate"}.get(action)
+    outcomes = {
+        "ignored": "filtered",
+        "rejected": "rejected",
+        "sender-refused": "refused",
+        "duplicate": "duplicate",
+    }
+    return outcomes.get(action)
 
 
 def _detail(text: str) -> dict[str, Any]:

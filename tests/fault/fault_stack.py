@@ -127,6 +127,7 @@ class FaultStack:
         env = {
             **os.environ,
             "BRIDGE_DATABASE_URL": self.database_url,
+            "BRIDGE_ALLOW_UNAUTHENTICATED_INGESTION": "true",  # the load sends without credentials
             "BRIDGE_BROKER_URL": self.amqp_url,
             "BRIDGE_BROKER_PREFIX": self.prefix,
             "BRIDGE_INBOUND_EXCHANGE": f"{self.prefix}.inbound",

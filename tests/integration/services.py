@@ -38,6 +38,11 @@ from bridge.store.tables import Base
 from bridge.transport.port import Broker, DeliveryTask
 from bridge.transport.rabbitmq import RabbitBroker
 
+# Production-mode tests (a PostgreSQL URL) send without credentials, which a production bridge
+# refuses unless told otherwise (docs/security.md); every such test gets its database here.
+# Tests of inbound identity configure authentication or set the opt-out false themselves.
+os.environ.setdefault("BRIDGE_ALLOW_UNAUTHENTICATED_INGESTION", "true")
+
 AMQP_URL = os.environ.get("BRIDGE_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 POSTGRES_URL = os.environ.get(
     "BRIDGE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -23,6 +23,8 @@ def bridge_env(**settings: object) -> dict[str, str]:
     """This environment without BRIDGE_* settings, plus free ports and ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_")}
     env.update(
+        # Production-mode tests send without credentials; tests of inbound identity set it false.
+        BRIDGE_ALLOW_UNAUTHENTICATED_INGESTION="true",
         BRIDGE_HTTP_PORT=str(free_port()),
         BRIDGE_MLLP_PORT=str(free_port()),
         BRIDGE_TRESERVA_URL=f"http://127.0.0.1:{free_port()}/fhir",

@@ -26,6 +26,7 @@ from bridge.domain.demographics import (
     forwards,
 )
 from bridge.domain.model import CareTransitionEvent, EventCode, MessageOrigin, Patient
+from bridge.domain.sender_identity import ApiKeyEntry, Senders
 
 DEFAULT_SOURCE = "takecare"
 """The source of a message no source definition claims (the entrypoints' default)."""
@@ -186,6 +187,10 @@ class Source(BaseModel):
     facilities: tuple[Label, ...] = ()
     applications: tuple[Label, ...] = ()
     acknowledgements: Acknowledgements = Acknowledgements()
+    senders: Senders = Field(
+        default=Senders(),
+        description="Identities allowed to send as this source (docs/security.md).",
+    )
 
     @model_validator(mode="after")
     def _identified(self) -> Source:
@@ -298,6 +303,14 @@ class RoutingTable(BaseModel):
                 if name in names[:index]:
                     message = f"{part} {name!r} is defined more than once"
                     yield (f"{part}s", index, "name"), "duplicate_name", message, name
+        seen_keys: set[str] = set()
+        for index, source in enumerate(self.sources):
+            for position, key in enumerate(source.senders.api_keys):
+                if key.id in seen_keys:
+                    message = f"API key id {key.id!r} is given more than once"
+                    loc: Location = ("sources", index, "senders", "api_keys", position, "id")
+                    yield loc, "duplicate_name", message, key.id
+                seen_keys.add(key.id)
 
     def _formats(self) -> Iterator[tuple[Location, str, str, object]]:
         """An event with no HL7 v2 form routed to an HL7 v2 destination could never be sent."""
@@ -338,6 +351,13 @@ class RoutingTable(BaseModel):
             if source.matches(origin):
                 return source.name
         return None
+
+    def api_keys(self) -> tuple[ApiKeyEntry, ...]:
+        """Every source's API keys (their ids are unique across the file)."""
+        return tuple(key for source in self.sources for key in source.senders.api_keys)
+
+    def source_by_name(self, name: str) -> Source | None:
+        return next((source for source in self.sources if source.name == name), None)
 
     def source_named(self, facility: str | None, application: str | None) -> Source | None:
         """The first source whose definition these sender names match (for acknowledgements,

@@ -55,7 +55,9 @@ HL7_V2 = "application/hl7-v2"
 FHIR_JSON = "application/fhir+json"
 CONTENT_TYPES = frozenset({HL7_V2, FHIR_JSON})
 
-Outcome = Literal["accepted", "duplicate", "rejected", "unavailable"]
+Outcome = Literal["accepted", "duplicate", "rejected", "unavailable", "refused"]
+"""``refused``: the sender may not send as the source the message names (docs/security.md):
+answered, then rejected without requeue, so the broker dead-letters it."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class InboundAmqpMessage:
     app_id: str | None = None
     routing_key: str = ""
     redelivered: bool = False
+    user_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,7 @@ class AmqpInbound:
         connect_timeout: float = 10,
         reconnect_interval: float = 2,
         max_failed_deliveries: int = 5,
+        require_user_id: bool = False,
     ) -> None:
         self.url = url
         self.exchange = exchange
@@ -130,6 +134,7 @@ class AmqpInbound:
         self._consumer: tuple[AbstractRobustQueue, str] | None = None
         self._running: set[asyncio.Task[Any]] = set()
         self._closing = False
+        self._require_user_id = require_user_id
 
     async def start(self) -> None:
         """Connect, declare the topology and start consuming; :class:`BrokerUnavailable` if not."""
@@ -197,6 +202,8 @@ class AmqpInbound:
 
     async def _process(self, message: AbstractIncomingMessage) -> None:
         problem = _problem(message)
+        if problem is None and self._require_user_id and not message.user_id:
+            problem = "user_id is required: publish with the connection's user as user_id"
         if problem is not None:
             await self._refuse_message(message, problem)
             return
@@ -211,6 +218,14 @@ class AmqpInbound:
             return
         if inbound.reply_to and not await self._reply(inbound.reply_to, inbound.message_id, reply):
             await self._requeue_later(message)
+            return
+        if reply.outcome == "refused":
+            log.warning(
+                "refused AMQP message %s from user %s: not its source",
+                inbound.message_id,
+                inbound.user_id,
+            )
+            await self._park(message, reply.reason or "sender not allowed", "refused")
             return
         if reply.outcome == "rejected":
             await self._park(message, reply.reason or "rejected", "rejected")
@@ -337,6 +352,7 @@ def _inbound(message: AbstractIncomingMessage) -> InboundAmqpMessage:
         app_id=message.app_id,
         routing_key=message.routing_key or "",
         redelivered=bool(message.redelivered),
+        user_id=message.user_id,
     )
 
 

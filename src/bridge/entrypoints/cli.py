@@ -19,6 +19,7 @@ from bridge.entrypoints import (
     cli_deliveries,
     cli_deviations,
     cli_indicators,
+    cli_keys,
     cli_messages,
     cli_users,
 )
@@ -42,6 +43,7 @@ app.add_typer(cli_users.app, name="users")
 app.add_typer(cli_contract.app, name="contract")
 app.add_typer(cli_deviations.app, name="deviations")
 app.add_typer(cli_indicators.app, name="indicators")
+app.add_typer(cli_keys.app, name="keys")
 
 
 def _print_version(value: bool) -> None:

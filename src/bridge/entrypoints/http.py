@@ -17,6 +17,13 @@ from bridge.bootstrap import Bridge
 from bridge.domain.fhir.capability import capability_statement
 from bridge.domain.fhir.outcome import operation_outcome
 from bridge.domain.hl7.batch_ack import batch_of_acks, is_batch
+from bridge.entrypoints.http_auth import (
+    HttpSenders,
+    IngestionAuthentication,
+    is_ingestion_route,
+    refused_sender,
+    sender_of,
+)
 from bridge.entrypoints.landing import landing_router
 from bridge.entrypoints.ops import ops_router
 from bridge.entrypoints.replies import fhir_answer, fhir_request_problem, hl7_reply
@@ -35,7 +42,17 @@ class FhirJSONResponse(Response):
         return orjson.dumps(content)
 
 
-def create_app(bridge: Bridge) -> FastAPI:
+def create_app(
+    bridge: Bridge,
+    *,
+    ingestion: bool = True,
+    operations: bool = True,
+    senders: HttpSenders | None = None,
+) -> FastAPI:
+    """The HTTP application: ingestion, operations, or both (one port, the embedded demo).
+
+    ``senders``: how ingestion requests are authenticated (docs/security.md); None: anonymous.
+    """
     app = FastAPI(
         title="bridge",
         version=__version__,
@@ -64,16 +81,20 @@ def create_app(bridge: Bridge) -> FastAPI:
         if len(body) > limit:
             return Response("message too large", status_code=413)
         acks = []
+        sender, forbidden = sender_of(request.state), False
         for raw in hl7_messages(body):
-            result = await bridge.accept(Inbound(raw, HL7_V2, "http", correlation_id.get()))
+            inbound = Inbound(raw, HL7_V2, "http", correlation_id.get(), sender=sender)
+            result = await bridge.accept(inbound)
+            forbidden = forbidden or refused_sender(result)
             reply = hl7_reply(result, raw, bridge.ack_context)
             if reply.send:
                 acks.append(reply.body)
+        status = 403 if forbidden else 200
         text = hl7_text(body)
         if is_batch(text):
             answer = batch_of_acks(text, acks, identity=bridge.ack_context.identity)
-            return Response(answer, media_type=HL7_MEDIA)
-        return Response(b"".join(acks), media_type=HL7_MEDIA)
+            return Response(answer, status_code=status, media_type=HL7_MEDIA)
+        return Response(b"".join(acks), status_code=status, media_type=HL7_MEDIA)
 
     @app.post(
         "/fhir/$process-message",
@@ -93,7 +114,10 @@ def create_app(bridge: Bridge) -> FastAPI:
         if len(body) > limit:
             outcome = operation_outcome("message too large", None, "too-costly")
             return FhirJSONResponse(outcome, status_code=413)
-        result = await bridge.accept(Inbound(body, FHIR_JSON, "http", correlation_id.get()))
+        sender = sender_of(request.state)
+        result = await bridge.accept(
+            Inbound(body, FHIR_JSON, "http", correlation_id.get(), sender=sender)
+        )
         status, answer = fhir_answer(result, body, bridge.settings.public_base_url)
         return FhirJSONResponse(answer, status_code=status)
 
@@ -114,7 +138,12 @@ def create_app(bridge: Bridge) -> FastAPI:
             status_code=200 if ready else 503,
         )
 
-    app.include_router(landing_router(app, bridge.settings))
-    app.include_router(ops_router(bridge))
-    app.include_router(metrics_router(bridge))
+    if operations:
+        app.include_router(landing_router(app, bridge.settings))
+        app.include_router(ops_router(bridge))
+        app.include_router(metrics_router(bridge))
+    if not ingestion:
+        app.router.routes[:] = [r for r in app.router.routes if not is_ingestion_route(r)]
+    if senders is not None:
+        app.add_middleware(IngestionAuthentication, senders=senders)
     return app

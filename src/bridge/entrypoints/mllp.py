@@ -41,10 +41,13 @@ import asyncio
 import contextlib
 import logging
 import re
+import ssl
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 from bridge.entrypoints.fd_guard import widen_kernel_backlog
 from bridge.entrypoints.incidents import IncidentLog
@@ -56,8 +59,12 @@ END_BLOCK = b"\x1c"
 CARRIAGE_RETURN = b"\x0d"
 _SPECIAL = re.compile(b"[\x0b\x1c]")
 _READ_CHUNK = 65_536
+_HANDSHAKE_SECONDS = 30.0
 
 Handler = Callable[[bytes], Awaitable[bytes]]
+
+peer_certificate: ContextVar[dict[str, Any] | None] = ContextVar("peer_certificate", default=None)
+"""The verified client certificate of the connection a handler is answering (TLS), else None."""
 HandlerErrorReply = Callable[[bytes, BaseException], bytes]
 
 
@@ -184,8 +191,10 @@ class MllpServer:
         max_connections_per_peer: int | None = 64,
         frame_timeout: float = 30.0,
         backlog: int = 32,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self._handler = handler
+        self._tls = tls
         self._host = host
         self._port = port
         self._max_message_bytes = max_message_bytes
@@ -215,6 +224,8 @@ class MllpServer:
             raise RuntimeError("MllpServer already started")
         # The backlog also bounds how many connections asyncio accepts in one go, before any
         # is refused: a small one keeps a flood from taking a burst of descriptors.
+        # TLS is started per connection in _serve, so a refused handshake is logged there
+        # (asyncio's own server-side TLS drops it without a word).
         self._server = await asyncio.start_server(
             self._serve, self._host, self._port, backlog=self._backlog
         )
@@ -272,6 +283,8 @@ class MllpServer:
         self.stats.connections_total += 1
         log.debug("MLLP connection from %s", peer)
         try:
+            if self._tls is not None and not await self._handshake(peer, writer):
+                return
             await self._converse(conn, reader, writer)
         except (ConnectionError, TimeoutError) as exc:
             log.debug("MLLP connection %s lost: %s", peer, type(exc).__name__)
@@ -289,7 +302,8 @@ class MllpServer:
                 del self._per_host[host]
             self.stats.connections_open -= 1
             writer.close()
-            with contextlib.suppress(ConnectionError, TimeoutError):
+            # A refused TLS handshake surfaces again here: already logged.
+            with contextlib.suppress(ConnectionError, TimeoutError, ssl.SSLError):
                 await asyncio.wait_for(writer.wait_closed(), timeout=1.0)
             log.debug("MLLP connection from %s closed", peer)
 
@@ -334,6 +348,21 @@ class MllpServer:
     def _eviction_candidate(self) -> _Connection | None:
         idle = [c for c in self._connections if not c.busy and c.messages == 0]
         return min(idle, key=lambda c: c.last_activity, default=None)
+
+    async def _handshake(self, peer: str, writer: asyncio.StreamWriter) -> bool:
+        """TLS with the peer; its verified certificate goes to ``peer_certificate``. False:
+        refused (no or an untrusted client certificate, not TLS at all), logged once."""
+        assert self._tls is not None
+        try:
+            async with asyncio.timeout(_HANDSHAKE_SECONDS):
+                await writer.start_tls(self._tls)
+        except (ssl.SSLError, ConnectionError, TimeoutError) as exc:
+            reason = getattr(exc, "reason", None) or type(exc).__name__
+            log.warning("MLLP TLS handshake with %s refused: %s", peer, reason)
+            return False
+        ssl_object = writer.get_extra_info("ssl_object")
+        peer_certificate.set(ssl_object.getpeercert() if ssl_object is not None else None)
+        return True
 
     async def _converse(
         self, conn: _Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter

@@ -25,6 +25,7 @@ from bridge.domain.hl7.ack_policy import (
 from bridge.domain.hl7.charsets import decode_er7_tolerant, encode_er7
 from bridge.domain.hl7.header import Hl7Header, peek_header
 from bridge.domain.model import EventCode
+from bridge.domain.sender_identity import FORBIDDEN
 from bridge.service.delivery.accept import AcceptResult, AcceptStatus
 
 UNAVAILABLE_TEXT = "the bridge cannot store the message right now; send it again later"
@@ -143,7 +144,10 @@ def fhir_request_problem(
 def fhir_answer(result: AcceptResult, body: bytes, base_url: str) -> tuple[int, dict[str, Any]]:
     """HTTP status and body for ``$process-message``: a response Bundle or an OperationOutcome."""
     if result.status is AcceptStatus.REJECTED and result.error is not None:
-        return 400, operation_outcome(result.error.reason, result.error.location, result.error.code)
+        status = 403 if result.error.code == FORBIDDEN else 400
+        return status, operation_outcome(
+            result.error.reason, result.error.location, result.error.code
+        )
     if not result.ok:
         return 503, operation_outcome(UNAVAILABLE_TEXT, None, "transient")
     request_id = request_header_id(body) or "unknown"

@@ -6,31 +6,28 @@ import asyncio
 import contextlib
 import logging
 import signal
-import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import orjson
-import uvicorn
 
 from bridge.bootstrap import Bridge
 from bridge.config import Settings
 from bridge.domain.identifiers import mask_in_text
 from bridge.entrypoints.amqp import AmqpInbound, AmqpReply, InboundAmqpMessage
 from bridge.entrypoints.amqp import Outcome as AmqpOutcome
-from bridge.entrypoints.fd_guard import (
-    LISTEN_BACKLOG,
-    connection_caps,
-    install_accept_guard,
-    widen_kernel_backlog,
-)
 from bridge.entrypoints.audit_witness import start_audit_witness
-from bridge.entrypoints.http import create_app
-from bridge.entrypoints.http_limits import BodyLimits, guarded_h11_protocol
-from bridge.entrypoints.mllp import MllpServer
+from bridge.entrypoints.fd_guard import LISTEN_BACKLOG, connection_caps, install_accept_guard
+from bridge.entrypoints.http_auth import refused_sender
+from bridge.entrypoints.inbound_security import check_inbound_security, inbound_security
+from bridge.entrypoints.listeners import http_listeners, serve
+from bridge.entrypoints.listeners import listen_socket as listen_socket  # tests import it here
+from bridge.entrypoints.mllp import MllpServer, peer_certificate
 from bridge.entrypoints.replies import fhir_answer, hl7_reply, unavailable_reply
-from bridge.entrypoints.startup import dependency_failure, port_failure
+from bridge.entrypoints.sender_checks import amqp_sender, mllp_tls_context, unnamed_certificate
+from bridge.entrypoints.startup import StartupError, dependency_failure, port_failure
+from bridge.entrypoints.tls import certificate_identity
 from bridge.logging_setup import correlation_id
 from bridge.service.delivery.accept import AcceptStatus, Inbound
 from bridge.service.delivery.outbound import FHIR_JSON, HL7_V2
@@ -38,10 +35,21 @@ from bridge.service.delivery.outbound import FHIR_JSON, HL7_V2
 log = logging.getLogger(__name__)
 
 
-def mllp_handler(bridge: Bridge) -> Callable[[bytes], Awaitable[bytes]]:
+def mllp_handler(
+    bridge: Bridge, authenticated: bool = False
+) -> Callable[[bytes], Awaitable[bytes]]:
+    """``authenticated``: the listener demands client certificates; each message carries the
+    sender its connection's certificate names."""
+    field = bridge.settings.tls_client_identity
+
     async def handle(raw: bytes) -> bytes:
         correlation_id.set(str(uuid.uuid4()))
-        result = await bridge.accept(Inbound(raw, HL7_V2, "mllp", correlation_id.get()))
+        sender = certificate_identity(peer_certificate.get(), field) if authenticated else None
+        if authenticated and sender is None:
+            result = unnamed_certificate(field)
+        else:
+            inbound = Inbound(raw, HL7_V2, "mllp", correlation_id.get(), sender=sender)
+            result = await bridge.accept(inbound)
         reply = hl7_reply(result, raw, bridge.ack_context)
         return reply.body if reply.send else b""
 
@@ -66,12 +74,23 @@ _AMQP_OUTCOME: dict[AcceptStatus, AmqpOutcome] = {
 }
 
 
-def amqp_accept(bridge: Bridge) -> Callable[[InboundAmqpMessage], Awaitable[AmqpReply]]:
+def amqp_accept(
+    bridge: Bridge, authenticated: bool = False
+) -> Callable[[InboundAmqpMessage], Awaitable[AmqpReply]]:
+    """``authenticated``: each message carries the sender its ``user_id`` names (RabbitMQ
+    refuses a user_id other than the publishing connection's user)."""
+
     async def accept(message: InboundAmqpMessage) -> AmqpReply:
         cid = message.correlation_id or message.message_id
         correlation_id.set(cid[:64])
+        sender = amqp_sender(message.user_id) if authenticated else None
         inbound = Inbound(
-            message.body, message.content_type, "amqp", cid[:64], transport_id=message.message_id
+            message.body,
+            message.content_type,
+            "amqp",
+            cid[:64],
+            transport_id=message.message_id,
+            sender=sender,
         )
         result = await bridge.accept(inbound)
         if message.content_type == HL7_V2:
@@ -82,36 +101,15 @@ def amqp_accept(bridge: Bridge) -> Callable[[InboundAmqpMessage], Awaitable[Amqp
             _, answer = fhir_answer(result, message.body, bridge.settings.public_base_url)
             body, content_type = orjson.dumps(answer), FHIR_JSON
         reason = None if result.error is None else mask_in_text(str(result.error))
+        outcome = "refused" if refused_sender(result) else _AMQP_OUTCOME[result.status]
         return AmqpReply(
             ack_body=body,
             ack_content_type=content_type,
-            outcome=_AMQP_OUTCOME[result.status],
+            outcome=outcome,
             reason=reason,
         )
 
     return accept
-
-
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn without its own signal handling: the program around it decides when to stop."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-def listen_socket(host: str, port: int) -> socket.socket:
-    """Bind here so a busy port fails loudly and port 0 works; IPPROTO_TCP makes asyncio set
-    TCP_NODELAY on accepted connections (without it each answer waits ~40 ms)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    return sock
 
 
 @dataclass(frozen=True)
@@ -119,10 +117,23 @@ class RunningBridge:
     bridge: Bridge
     http_port: int
     mllp_port: int
+    ops_port: int | None = None
+    """Set when operations listen apart from ingestion (BRIDGE_OPS_PORT)."""
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.bridge.settings.http_host}:{self.http_port}"
+        """The ingestion listener (and operations too, on one port)."""
+        settings = self.bridge.settings
+        scheme = "https" if settings.tls_cert_file and settings.http_tls else "http"
+        return f"{scheme}://{settings.http_host}:{self.http_port}"
+
+    @property
+    def ops_url(self) -> str:
+        settings = self.bridge.settings
+        if self.ops_port is None:
+            return self.base_url
+        scheme = "https" if settings.tls_cert_file and settings.http_tls else "http"
+        return f"{scheme}://{settings.ops_host}:{self.ops_port}"
 
 
 @contextlib.asynccontextmanager
@@ -131,13 +142,23 @@ async def running_bridge(
 ) -> AsyncIterator[RunningBridge]:
     """Start every entrypoint around one Bridge in this event loop; stop them all on exit."""
     bridge = bridge or Bridge(settings)
+    security = inbound_security(settings, bridge.routing)
+    check_inbound_security(settings, security)
+    try:
+        listeners = http_listeners(bridge, security)
+        mllp_tls = mllp_tls_context(settings, security)
+    except OSError as error:  # ssl.SSLError included: a PEM file that does not parse
+        raise StartupError(
+            f"TLS certificate, key or CA bundle unusable ({error}); check BRIDGE_TLS_CERT_FILE, "
+            "BRIDGE_TLS_KEY_FILE and BRIDGE_TLS_CA_FILE"
+        ) from error
     async with contextlib.AsyncExitStack() as stack:
         await _start(bridge)
         stack.push_async_callback(bridge.stop)
         install_accept_guard(asyncio.get_running_loop())
         caps = connection_caps(settings.mllp_max_connections, settings.http_max_connections)
         mllp = MllpServer(
-            mllp_handler(bridge),
+            mllp_handler(bridge, security.mllp_client_certs),
             settings.mllp_host,
             settings.mllp_port,
             max_message_bytes=settings.max_message_bytes,
@@ -147,6 +168,7 @@ async def running_bridge(
             frame_timeout=settings.mllp_frame_timeout_seconds,
             idle_timeout=settings.mllp_idle_timeout_seconds,
             backlog=LISTEN_BACKLOG,
+            tls=mllp_tls,
         )
         try:
             await mllp.start()
@@ -158,50 +180,26 @@ async def running_bridge(
         if settings.broker_url and settings.amqp_inbound:
             inbound = AmqpInbound(
                 settings.broker_url,
-                amqp_accept(bridge),
+                amqp_accept(bridge, security.amqp_user_ids),
                 exchange=settings.inbound_exchange,
                 queue=settings.inbound_queue,
+                require_user_id=security.amqp_user_ids,
             )
             await inbound.start()
             stack.push_async_callback(inbound.close)
-        try:
-            sock = listen_socket(settings.http_host, settings.http_port)
-        except OSError as error:
-            where = (settings.http_host, settings.http_port)
-            raise port_failure(error, "HTTP", *where, "BRIDGE_HTTP_PORT") from error
-        app = BodyLimits(
-            create_app(bridge),
-            limit=settings.max_message_bytes,
-            body_timeout=settings.http_body_timeout_seconds,
-        )
-        protocol = guarded_h11_protocol(caps.http, settings.http_header_timeout_seconds)
-        config = uvicorn.Config(
-            app,
-            log_config=None,
-            access_log=False,
-            lifespan="off",
-            http=protocol,
-            backlog=LISTEN_BACKLOG,
-        )
-        server = _EmbeddedServer(config)
-        serving = asyncio.create_task(server.serve(sockets=[sock]))
-        stack.push_async_callback(_stop_server, server, serving)
-        while not server.started:
-            if serving.done():
-                serving.result()
-                raise RuntimeError("the bridge's HTTP server stopped while starting")
-            await asyncio.sleep(0.01)
-        widen_kernel_backlog(sock)
-        http_port = sock.getsockname()[1]
+        ports = [await serve(listener, stack, settings, caps.http) for listener in listeners]
+        http_port, ops_port = ports[0], (ports[1] if len(ports) > 1 else None)
         log.info(
-            "bridge listening: http %s:%d, mllp %s:%d, broker %s",
+            "bridge listening: http %s:%d, ops %s, mllp %s:%d%s, broker %s",
             settings.http_host,
             http_port,
+            f"{settings.ops_host}:{ops_port}" if ops_port else "on the http port",
             settings.mllp_host,
             mllp.port,
+            " (TLS)" if security.mllp_tls else "",
             bridge.broker.name,
         )
-        yield RunningBridge(bridge, http_port, mllp.port)
+        yield RunningBridge(bridge, http_port, mllp.port, ops_port)
 
 
 async def _start(bridge: Bridge) -> None:
@@ -218,11 +216,6 @@ async def _start(bridge: Bridge) -> None:
         with contextlib.suppress(Exception):
             await bridge.stop()
         raise failure from error
-
-
-async def _stop_server(server: uvicorn.Server, serving: asyncio.Task[None]) -> None:
-    server.should_exit = True
-    await serving
 
 
 async def run_bridge(settings: Settings) -> None:

@@ -45,6 +45,7 @@ _REJECTION_CODES = {
     "invalid": "102",
     "code-invalid": "103",
     "not-supported": "103",
+    "forbidden": "207",
 }
 _FIELD_ERROR_CODES = {"MSH-9": "200", "MSH-11": "202", "MSH-12": "203"}
 _LOCATION = re.compile(r"([A-Z][A-Z0-9]{2})(?:\[(\d{1,4})\])?(?:-(\d{1,4})(?:-(\d{1,4}))?)?\Z")

@@ -38,6 +38,7 @@ from bridge.domain.errors import MessageRejected
 from bridge.domain.hl7.ack import BRIDGE_IDENTITY, AckCode, AckIdentity
 from bridge.domain.hl7.header import Hl7Header
 from bridge.domain.routing import Acknowledgements, RoutingTable, Source
+from bridge.domain.sender_identity import FORBIDDEN
 
 ACK_CONDITIONS = frozenset({"AL", "NE", "ER", "SU"})
 """HL7 table 0155."""
@@ -61,7 +62,8 @@ class Verdict(StrEnum):
 
 def verdict_of_rejection(rejection: MessageRejected) -> Verdict:
     """An unsupported type, processing id, version or character set, or a content error."""
-    if rejection.location in _HEADER_FIELDS:
+    if rejection.location in _HEADER_FIELDS or rejection.code == FORBIDDEN:
+        # A sender refused for its identity (docs/security.md) is no content error either.
         return Verdict.UNSUPPORTED
     if rejection.location == "MSH-18" and rejection.code == "not-supported":
         return Verdict.UNSUPPORTED

@@ -27,6 +27,7 @@ from bridge.domain.hl7.decode import decode_hl7
 from bridge.domain.hl7.er7 import split_batch
 from bridge.domain.model import CareTransitionEvent, EventCode
 from bridge.domain.routing import RoutingTable
+from bridge.domain.sender_identity import PeerIdentity, sender_refusal
 from bridge.service.care import episodes
 from bridge.service.care.demographics import read_demographics
 from bridge.service.clock import Clock
@@ -66,6 +67,8 @@ class Inbound:
     correlation_id: str
     source: str = "takecare"
     transport_id: str | None = None
+    sender: PeerIdentity | None = None
+    """The authenticated peer; None where ingestion is left open (embedded demo)."""
 
 
 @dataclass(frozen=True)
@@ -168,7 +171,17 @@ class Acceptor:
             return AcceptResult(AcceptStatus.IGNORED, message_id=recorded)
         # The routing file's sources say who sent it (sending facility/application); a message
         # none of them claims keeps the entrypoint's default source.
-        inbound = replace(inbound, source=self._routing.source_of(event.origin) or inbound.source)
+        claimed = self._routing.source_of(event.origin)
+        inbound = replace(inbound, source=claimed or inbound.source)
+        refusal = sender_refusal(
+            inbound.sender,
+            event.origin,
+            self._routing.source_by_name(claimed) if claimed else None,
+            hl7=inbound.content_type == HL7_V2,
+        )
+        if refusal is not None:
+            recorded = await self._audit_rejection(inbound, refusal, action="sender-refused")
+            return AcceptResult(AcceptStatus.REJECTED, message_id=recorded, error=refusal)
         if event.event is EventCode.PATIENT_DEMOGRAPHICS_CHANGED:
             return await self._accept_demographics(inbound, event)
         # A receipt confirms a notice the bridge sent; it is recorded, never routed onward.
@@ -420,7 +433,9 @@ class Acceptor:
             rule=rule,
         )
 
-    async def _audit_rejection(self, inbound: Inbound, rejected: MessageRejected) -> str | None:
+    async def _audit_rejection(
+        self, inbound: Inbound, rejected: MessageRejected, action: str = "rejected"
+    ) -> str | None:
         """Stored (masked) for operators when the database allows; the rejection is answered
         whether or not the row lands. None: not stored."""
         log.warning(
@@ -434,9 +449,10 @@ class Acceptor:
             lambda session, now: message_outcomes.record_rejected(
                 session, _answered(inbound), rejected, now
             ),
-            "rejected",
+            action,
             reason=rejected.reason,
             location=rejected.location,
+            **({"sender": str(inbound.sender)} if inbound.sender is not None else {}),
         )
 
     async def _store_outcome(
