@@ -87,8 +87,8 @@ def http_protocol(
     """``base`` (uvicorn's h11 protocol by default), noting each connection's client
     certificate in ``certificates``."""
 
-    class CertificateNotingProtocol(base):
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    class CertificateNotingProtocol(base):  # type: ignore[valid-type,misc]
+        def connection_made(self, transport: asyncio.Transport) -> None:
             super().connection_made(transport)
             certificates.opened(self.client, transport_certificate(transport))
 
