@@ -166,6 +166,38 @@ class IncidentAlerting:
         if incident_id is not None:
             await self._notify_one(incident_id)
 
+    async def remind(self, key: str, summary: str, detail: dict[str, Any], every: float) -> bool:
+        """Tell people again about an incident still open, at most once per ``every`` seconds
+        (shared by all processes: ``last_seen_at`` holds when it was last told), with what
+        ``summary`` and ``detail`` say now. True when this process sent the reminder.
+
+        Only once its alert went out, and best effort: a reminder a channel refused is not
+        retried (the next one is due ``every`` seconds later).
+        """
+        now = self._clock.now()
+        async with self._db.session() as session, session.begin():
+            row = await session.scalar(
+                update(AlertIncidentRow)
+                .where(
+                    AlertIncidentRow.key == key,
+                    AlertIncidentRow.resolved_at.is_(None),
+                    AlertIncidentRow.notify_state == OWES_NOTHING,
+                    AlertIncidentRow.last_seen_at <= now - timedelta(seconds=every),
+                )
+                .values(
+                    last_seen_at=now,
+                    summary=summary,
+                    detail=json.dumps(detail, default=str, ensure_ascii=False, sort_keys=True),
+                )
+                .returning(AlertIncidentRow)
+            )
+        if row is None:
+            return False
+        errors = await self._send(self._notice(row, FIRING, repeat=True), set())
+        if errors:
+            log.warning("reminder of %s not taken by every channel: %s", key, "; ".join(errors))
+        return True
+
     async def open_keys(self) -> list[str]:
         async with self._db.session() as session:
             rows = await session.scalars(
@@ -275,8 +307,9 @@ class IncidentAlerting:
                 skip.add(notifier.name)
         return errors
 
-    def _notice(self, row: AlertIncidentRow, status: str) -> AlertNotice:
+    def _notice(self, row: AlertIncidentRow, status: str, *, repeat: bool = False) -> AlertNotice:
         return AlertNotice(
+            repeat=repeat,
             status=status,
             key=row.key,
             kind=row.kind,
