@@ -187,11 +187,7 @@ class Bridge:
     async def start_delivery(self) -> None:
         settings = self.settings
         for destination in self.routing.destinations:
-            self._consumers.append(
-                await self.broker.consume(
-                    destination.name, self.worker.handle, prefetch=settings.delivery_concurrency
-                )
-            )
+            await self.add_consumer(destination.name)
         for name, job in (
             ("relay", self.relay.run(settings.relay_interval_seconds)),
             ("receipt-watch", self.receipts.run(settings.receipt_check_interval_seconds)),
@@ -204,6 +200,14 @@ class Bridge:
             ),
         ):
             self._tasks.append(asyncio.create_task(job, name=name))
+
+    async def add_consumer(self, destination: str) -> None:
+        """Deliver ``destination``'s tasks (at start, or when a reloaded routing adds it)."""
+        self._consumers.append(
+            await self.broker.consume(
+                destination, self.worker.handle, prefetch=self.settings.delivery_concurrency
+            )
+        )
 
     def _delivery_settled(self) -> None:
         """After each delivery attempt: the relay may release the patient's next notice, and an

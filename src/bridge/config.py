@@ -157,6 +157,12 @@ class Settings(BaseSettings):
     ops_secret_key: str | None = None
     ops_session_hours: float = Field(default=8.0, gt=0)
 
+    routing_reload_poll_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often `bridge serve` looks for a `bridge routes reload` request.",
+    )
+
     # Legal deadlines and collaboration deviations (docs/deadlines.md).
     deadline_rules_file: Path | None = Field(
         default=None,

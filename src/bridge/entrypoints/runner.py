@@ -21,6 +21,7 @@ from bridge.entrypoints.amqp import Outcome as AmqpOutcome
 from bridge.entrypoints.http import create_app
 from bridge.entrypoints.mllp import MllpServer
 from bridge.entrypoints.replies import fhir_answer, hl7_reply, unavailable_reply
+from bridge.entrypoints.routing_reload import reloading
 from bridge.entrypoints.startup import dependency_failure, port_failure
 from bridge.logging_setup import correlation_id
 from bridge.service.delivery.accept import AcceptStatus, Inbound
@@ -193,11 +194,11 @@ async def _stop_server(server: uvicorn.Server, serving: asyncio.Task[None]) -> N
 
 
 async def run_bridge(settings: Settings) -> None:
-    """``bridge serve``: run until interrupted."""
+    """``bridge serve``: run until interrupted; SIGHUP reloads the routing file."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with running_bridge(settings):
+    async with running_bridge(settings) as running, reloading(running.bridge):
         await stop.wait()
     log.info("bridge stopped")

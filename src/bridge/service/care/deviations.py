@@ -128,6 +128,10 @@ class DeadlineMonitor:
         self._batch = batch
         self._wake = tuple(on_alert)
 
+    def use_routing(self, routing: RoutingTable) -> None:
+        """Route deviation alerts by ``routing`` from now on (a reloaded routing file)."""
+        self._routing = routing
+
     async def run(self, interval: float) -> None:
         """Check forever, every ``interval`` seconds."""
         while True:

@@ -101,6 +101,17 @@ class DeliveryWorker:
         self._claims: GroupCommit[str, DeliveryRow | None] = GroupCommit(self._claim_batch)
         self._records: GroupCommit[_Finished, bool] = GroupCommit(self._record_batch)
 
+    def use_routing(
+        self,
+        routing: RoutingTable,
+        policies: Mapping[str, RetryPolicy],
+        receipt_timeouts: Mapping[str, float | None],
+    ) -> None:
+        """Deliver by a reloaded routing file from now on (one synchronous swap)."""
+        self._routing = routing
+        self._policies = policies
+        self._receipt_timeouts = receipt_timeouts
+
     async def close(self) -> None:
         await self._claims.close()
         await self._records.close()

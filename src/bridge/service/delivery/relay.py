@@ -174,6 +174,10 @@ class Relay:
             for row in rows
         ]
 
+    def use_destinations(self, destinations: Sequence[str]) -> None:
+        """The destinations of a reloaded routing file."""
+        self._destinations = tuple(destinations)
+
     def pauses_changed(self) -> None:
         """A destination was paused or resumed in this process: look again, now."""
         self._next_pause_check = None

@@ -74,6 +74,10 @@ class AlertRules:
         self._down_since: dict[str, datetime] = {}
         self._raised_here: set[str] = set()
 
+    def use_destinations(self, destinations: list[str]) -> None:
+        """The destinations of a reloaded routing file."""
+        self._destinations = destinations
+
     async def run(self, interval: float) -> None:
         while True:
             try:
