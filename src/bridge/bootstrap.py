@@ -26,7 +26,7 @@ from bridge.service.care.indicators import Indicators
 from bridge.service.clock import Clock, SystemClock
 from bridge.service.delivery.accept import Acceptor, AcceptResult, AcceptStatus, Inbound
 from bridge.service.delivery.application_acks import ApplicationAcks
-from bridge.service.delivery.backoff import RetryPolicy, policy_for
+from bridge.service.delivery.backoff import RetryPolicy, policy_for, probe_cap
 from bridge.service.delivery.dead_letters import DeadLetters
 from bridge.service.delivery.deliver import DeliveryWorker
 from bridge.service.delivery.destination_health import DestinationHealth
@@ -92,10 +92,8 @@ class Bridge:
         # found as soon as a notice's own retry would have found it.
         _warn_deprecated_max_attempts(settings, self.routing)
         policies = self.retry_policies()
-        probe_cap = min(
-            [settings.destination_probe_max_seconds, *(p.max_seconds for p in policies.values())]
-        )
-        self.health = DestinationHealth(initial=min(1.0, probe_cap), cap=probe_cap)
+        cap = probe_cap(settings.destination_probe_max_seconds, policies.values())
+        self.health = DestinationHealth(initial=min(1.0, cap), cap=cap)
         self.relay = Relay(
             self.db,
             _sink(self.broker),

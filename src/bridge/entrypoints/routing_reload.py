@@ -26,6 +26,7 @@ from sqlalchemy import func, insert, select
 
 from bridge.domain.hl7.ack_policy import AckContext
 from bridge.routing_file import RoutingFileError, parse_routing_file
+from bridge.service.delivery.backoff import probe_cap
 from bridge.service.delivery.receipts import receipt_timeout_for
 from bridge.service.operations import audit
 from bridge.store.db import Database
@@ -159,9 +160,7 @@ def apply_routing(bridge: Bridge, table: RoutingTable) -> None:
     names = [d.name for d in table.destinations]
     bridge.relay.use_destinations(names)
     bridge.alert_rules.use_destinations(names)
-    bridge.health.use_cap(
-        min([settings.destination_probe_max_seconds, *(p.max_seconds for p in policies.values())])
-    )
+    bridge.health.use_cap(probe_cap(settings.destination_probe_max_seconds, policies.values()))
     bridge.relay.wakeup.set()
 
 

@@ -11,6 +11,7 @@ is tried again within a minute, and the destination's circuit breaker probes at 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bridge.domain.routing import Destination, RetrySettings
@@ -70,6 +71,12 @@ class RetryPolicy:
         if remaining <= 0:
             return GiveUp(DeadReason.MAX_AGE)
         return Retry(min(self.delay(attempts, rng), remaining))
+
+
+def probe_cap(probe_max_seconds: float, policies: Iterable[RetryPolicy]) -> float:
+    """The breaker's longest probe interval: never longer than any destination's backoff cap,
+    so a recovered destination is found at least as soon as a notice's own retry would."""
+    return min([probe_max_seconds, *(policy.max_seconds for policy in policies)])
 
 
 def policy_for(destination: Destination, defaults: RetrySettings) -> RetryPolicy:
