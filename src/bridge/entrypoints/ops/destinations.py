@@ -1,5 +1,6 @@
 """Pause and resume a destination from the dashboard and ``/ops/api/destinations`` (operators;
-audited with the signed-in user). service/delivery/pauses.py says what a pause does."""
+audited with the signed-in user; service/delivery/pauses.py says what a pause does), and the
+dead letters counted per cause (``/ops/api/dead-letter-groups``)."""
 
 # No `from __future__ import annotations`: FastAPI must see the Annotated aliases as objects.
 from dataclasses import asdict
@@ -12,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from bridge.entrypoints.ops.context import Ops, form
 from bridge.entrypoints.ops.security import SignedIn
+from bridge.service.delivery.dead_letters import DeadLetterFilter, DeadReason
 from bridge.service.delivery.pauses import PauseConflict, UnknownDestination
 from bridge.service.operations.users import Role
 
@@ -34,6 +36,13 @@ def destinations_router(ops: Ops) -> APIRouter:
     @router.get("/api/destinations", tags=["ops"], summary="Destinations: paused, backlog")
     async def get_destinations(who: viewer) -> list[dict[str, Any]]:
         return [asdict(state) for state in await pauses.list()]
+
+    @router.get("/api/dead-letter-groups", tags=["ops"], summary="Dead letters counted per cause")
+    async def get_dead_letter_groups(
+        who: viewer, destination: str | None = None, reason: DeadReason | None = None
+    ) -> list[dict[str, Any]]:
+        where = DeadLetterFilter(destination=destination, reason=reason)
+        return [asdict(group) for group in await ops.bridge.dead_letters.groups(where)]
 
     @router.post(
         "/api/destinations/{name}/pause", tags=["ops"], summary="Pause one (operator, audited)"

@@ -157,8 +157,8 @@ class DeliveryWorker:
 
         A task whose row is already delivered, or held by a live worker, gets None: a stale
         or repeated task is dropped. Two tasks for one row in a batch: the first gets it. A task
-        of a paused destination is dropped too: its row goes back to waiting when its queue
-        lease runs out, and the relay holds it until the destination is resumed.
+        of a paused destination is dropped too: its row goes back to waiting, and the relay
+        holds it until the destination is resumed.
         """
         now = self._clock.now()
         async with self._db.session() as session, session.begin():
@@ -182,6 +182,20 @@ class DeliveryWorker:
                 execution_options={"synchronize_session": False},
             )
             rows = {row.id: row for row in claimed.all()}
+            # A task of a paused destination: its row waits again at once (not until its queue
+            # lease runs out), so a resume lets it go straight away.
+            missing = set(delivery_ids) - set(rows)
+            if missing:
+                await session.execute(
+                    update(DeliveryRow)
+                    .where(
+                        DeliveryRow.id.in_(missing),
+                        DeliveryRow.status == "queued",
+                        DeliveryRow.destination.in_(select(DestinationPauseRow.destination)),
+                    )
+                    .values(status="pending", lease_until=None, updated_at=now),
+                    execution_options={"synchronize_session": False},
+                )
         return [rows.pop(delivery_id, None) for delivery_id in delivery_ids]
 
     async def _surviving_outages(self, step: Callable[[], Awaitable[T]]) -> T:
