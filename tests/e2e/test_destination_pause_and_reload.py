@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -163,7 +164,13 @@ async def test_the_routing_file_reloads_when_asked_and_a_wrong_one_is_refused_wh
             done = await _cli(settings, tmp_path, "routes", "reload", "--as", "olle.operator")
             assert done.returncode == 0, done.stderr
             await wait_until(
-                lambda: _routes_discharges(bridge), within=10, what="the reload applied"
+                lambda: _routes_event(bridge, "discharge"), within=10, what="the reload applied"
+            )
+            # And SIGHUP reloads this process too
+            _routing(path, treserva, "admission, discharge, transfer", "treserva")
+            os.kill(os.getpid(), signal.SIGHUP)
+            await wait_until(
+                lambda: _routes_event(bridge, "transfer"), within=10, what="SIGHUP reload"
             )
 
         # Then the new routes apply to what comes next
@@ -172,15 +179,15 @@ async def test_the_routing_file_reloads_when_asked_and_a_wrong_one_is_refused_wh
         await send_discharge(stack, bertil)
         await wait_until(lambda: _events_are(stack, bertil, ["admission", "discharge"]), within=10)
         assert await _events_are(stack, anna, ["admission"])
-        assert ("bridge routes reload", "routing_reloaded") in await _audited(
-            bridge, "routing_reloaded"
-        )
+        assert await _audited(bridge, "routing_reloaded") == [
+            ("bridge routes reload", "routing_reloaded"),
+            ("SIGHUP", "routing_reloaded"),
+        ]
         assert switchboard.attempts("discharge") == 1
 
 
-async def _routes_discharges(bridge: Bridge) -> bool:
-    routes = bridge.routing.routes
-    return any("discharge" in {e.value for e in route.events} for route in routes)
+async def _routes_event(bridge: Bridge, event: str) -> bool:
+    return any(event in {e.value for e in route.events} for route in bridge.routing.routes)
 
 
 async def test_serve_refuses_to_reload_without_a_routing_file(
