@@ -12,6 +12,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from messages import admission, control_id, synthetic_personnummer
 from services import wait_until
 from sqlalchemy import func, select
@@ -61,6 +62,7 @@ async def _incidents(bridge: RunningBridge) -> list[str]:
         return list((await session.scalars(select(AlertIncidentRow.key))).all())
 
 
+@pytest.mark.timeout(480)
 async def test_three_hundred_refused_notices_make_one_alert_per_cause(
     settings: Settings, treserva: RunningTreserva, tmp_path: Path
 ) -> None:
