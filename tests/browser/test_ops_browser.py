@@ -60,7 +60,7 @@ async def scene(tmp_path: Path) -> AsyncIterator[Scene]:
             relay_interval_seconds=0.05,
             backoff_initial_seconds=0.05,
             backoff_max_seconds=0.2,
-            max_attempts=3,
+            max_age_seconds=1.0,
         )
         async with running_bridge(settings) as bridge:
             users = Users(bridge.bridge.db, bridge.bridge.clock)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 from conftest import Stack
 from delivery_support import (
@@ -29,6 +30,7 @@ from bridge.bootstrap import Bridge
 from bridge.config import Settings
 from bridge.entrypoints.routing_reload import ReloadRefused, RoutingReloader, reloading
 from bridge.entrypoints.runner import running_bridge
+from bridge.service.operations.users import Role, Users
 from bridge.store.tables import AuditRow, DeliveryRow
 from treserva_sim.server import RunningTreserva
 
@@ -199,3 +201,61 @@ async def test_serve_refuses_to_reload_without_a_routing_file(
             await reloader.reload(actor="SIGHUP")
     done = await _cli(settings, tmp_path, "routes", "reload")
     assert done.returncode == 2 and "no routing file" in done.stderr
+
+
+PASSWORD = "a-long-test-password"
+
+
+async def test_operators_pause_and_resume_from_the_ops_api_and_viewers_may_not(
+    stack: Stack,
+) -> None:
+    # Given an operator and a viewer signed in to the ops API
+    bridge = stack.bridge.bridge
+    users = Users(bridge.db, bridge.clock)
+    await users.add("olle", PASSWORD, Role.OPERATOR, actor="test")
+    await users.add("vera", PASSWORD, Role.VIEWER, actor="test")
+    async with (
+        httpx.AsyncClient(base_url=stack.bridge.base_url, timeout=15) as operator,
+        httpx.AsyncClient(base_url=stack.bridge.base_url, timeout=15) as viewer,
+    ):
+        tokens = {}
+        for name, client in (("olle", operator), ("vera", viewer)):
+            signed = await client.post(
+                "/ops/api/session", json={"username": name, "password": PASSWORD}
+            )
+            tokens[name] = {"X-CSRF-Token": signed.json()["csrf_token"]}
+
+        # When the viewer tries to pause Treserva, and the operator does
+        refused = await viewer.post(
+            "/ops/api/destinations/treserva/pause",
+            json={"reason": "test"},
+            headers=tokens["vera"],
+        )
+        no_reason = await operator.post(
+            "/ops/api/destinations/treserva/pause", json={"reason": ""}, headers=tokens["olle"]
+        )
+        paused = await operator.post(
+            "/ops/api/destinations/treserva/pause",
+            json={"reason": "upgrade window"},
+            headers=tokens["olle"],
+        )
+        twice = await operator.post(
+            "/ops/api/destinations/treserva/pause",
+            json={"reason": "again"},
+            headers=tokens["olle"],
+        )
+        listed = (await viewer.get("/ops/api/destinations")).json()
+        overview = (await viewer.get("/ops/")).text
+        resumed = await operator.post(
+            "/ops/api/destinations/treserva/resume", headers=tokens["olle"]
+        )
+
+    # Then only the operator could, with a reason, once; the overview says so; both audited
+    assert (refused.status_code, no_reason.status_code) == (403, 422)
+    assert (paused.status_code, twice.status_code, resumed.status_code) == (200, 409, 200)
+    assert [(s["name"], s["paused"], s["paused_by"]) for s in listed] == [
+        ("treserva", True, "olle")
+    ]
+    assert "Paused by olle" in overview and "upgrade window" in overview
+    assert await _audited(bridge, "destination_paused") == [("olle", "destination_paused")]
+    assert await _audited(bridge, "destination_resumed") == [("olle", "destination_resumed")]

@@ -2,9 +2,13 @@
 
 Services call :meth:`Alerting.raise_alert` whenever they see a problem (as often as they like)
 and :meth:`Alerting.resolve` when it is gone; the implementation makes sure a person gets one
-message per incident, not one per retry. ``key`` names the incident:
+message per incident, not one per retry, and :meth:`IncidentAlerting.remind` tells them again
+at an interval while it lasts. ``key`` names the incident:
 
-- ``dead-letter:<delivery id>`` (delivery worker; resolved by the rules when replayed/discarded)
+- ``dead-letters:<destination>:<reason>`` (delivery worker; resolved by the rules once none of
+  the group is left), ``deviations:<unit>:<rule>`` (deadline check; resolved by the rules):
+  grouped, so a wave of notices is one incident (:mod:`.incident_keys`); ``dead-letter:<id>``
+  from bridges before that is still resolved by the rules
 - ``unreceipted:<delivery id>``, ``receipt-negative:<delivery id>`` (receipts)
 - ``destination-failing:<destination>``, ``broker-unreachable``, ``database-unreachable``
   (:mod:`bridge.service.operations.alert_rules`)
