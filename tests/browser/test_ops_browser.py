@@ -105,7 +105,7 @@ async def test_an_operator_replays_a_dead_letter_and_sees_it_delivered(
         await page.click("nav >> text=Dead letters")
         row = page.locator("table.list tbody tr", has_text=mask(s.dead_patient))
         await row.wait_for()
-        assert "max-attempts" in await row.inner_text()
+        assert "max-age" in await row.inner_text()
         await row.locator("text=Open").click()
 
         # Then the message page shows who it is about, and that it is a dead letter
