@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy import func, select
 from test_ops_alerting_port import Channel, Clock, alerting
 
 from bridge.service.delivery.backoff import RetryPolicy, probe_cap
+from bridge.service.operations import alert_outbox
 from bridge.service.operations.alert_channels import (
     FIRING,
     RESOLVED,
@@ -15,7 +17,9 @@ from bridge.service.operations.alert_channels import (
     alertmanager_body,
     alertname,
 )
+from bridge.store.db import Database
 from bridge.store.migrate import upgrade
+from bridge.store.tables import AlertOutboxRow
 
 KEY = "destination-failing:treserva"
 
@@ -103,3 +107,59 @@ def test_the_breaker_probes_at_least_as_often_as_the_shortest_backoff_cap() -> N
     assert probe_cap(30, policies.values()) == 20
     assert probe_cap(10, policies.values()) == 10
     assert probe_cap(30, []) == 30
+
+
+class _Recording:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    async def raise_alert(
+        self, key: str, kind: str, summary: str, detail: dict[str, object] | None = None
+    ) -> None:
+        self.calls.append(("raise", key))
+
+    async def resolve(self, key: str, summary: str = "") -> None:
+        self.calls.append(("resolve", key))
+
+
+async def test_the_dispatcher_raises_a_group_once_per_batch_and_marks_every_row_sent(
+    tmp_path: Path,
+) -> None:
+    # Given the outbox rows of several batches of dead letters of one group, and one other
+    url = f"sqlite:///{tmp_path / 'outbox.db'}"
+    upgrade(url)
+    clock, port = Clock(), _Recording()
+    db = Database(url)
+    try:
+        async with db.session() as session, session.begin():
+            for key in (GROUP, GROUP, OTHER, GROUP):
+                alert_outbox.raise_later(
+                    session, at=clock.now(), key=key, kind="dead-letter", summary="died"
+                )
+            alert_outbox.resolve_later(session, at=clock.now(), key=GROUP)
+            alert_outbox.raise_later(
+                session, at=clock.now(), key=GROUP, kind="dead-letter", summary="died again"
+            )
+
+        # When the dispatcher sends them
+        sent = await alert_outbox.AlertDispatcher(db, port, clock).dispatch_once()
+
+        # Then each key was raised once until it was resolved, and every row counts as sent
+        assert port.calls == [
+            ("raise", GROUP),
+            ("raise", OTHER),
+            ("resolve", GROUP),
+            ("raise", GROUP),
+        ]
+        assert sent == 6
+        async with db.session() as session:
+            unsent = await session.scalar(
+                select(func.count()).where(AlertOutboxRow.sent_at.is_(None))
+            )
+        assert unsent == 0
+    finally:
+        await db.close()
+
+
+GROUP = "dead-letters:treserva:permanent"
+OTHER = "dead-letters:treserva:max-age"
