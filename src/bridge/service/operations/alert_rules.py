@@ -148,25 +148,28 @@ class AlertRules:
                     streak.with_only_columns(func.min(DeliveryAttemptRow.finished_at), func.count())
                 )
             ).one()
-            if not failures:
-                if key in open_keys:
-                    await self._alerting.resolve(key, f"{destination} accepts deliveries again")
-                return
-            failing_for = (self._clock.now() - first_failure).total_seconds()
-            if failing_for < self._failing_after:
-                return
-            last_error = await session.scalar(
-                streak.with_only_columns(DeliveryAttemptRow.error)
-                .order_by(DeliveryAttemptRow.id.desc())
-                .limit(1)
-            )
-            waiting, oldest = (
-                await session.execute(
-                    select(func.count(), func.min(DeliveryRow.created_at)).where(
-                        DeliveryRow.destination == destination, DeliveryRow.status.in_(WAITING)
-                    )
+            failing_for = (self._clock.now() - first_failure).total_seconds() if failures else 0.0
+            due = bool(failures) and failing_for >= self._failing_after
+            if due:
+                last_error = await session.scalar(
+                    streak.with_only_columns(DeliveryAttemptRow.error)
+                    .order_by(DeliveryAttemptRow.id.desc())
+                    .limit(1)
                 )
-            ).one()
+                waiting, oldest = (
+                    await session.execute(
+                        select(func.count(), func.min(DeliveryRow.created_at)).where(
+                            DeliveryRow.destination == destination,
+                            DeliveryRow.status.in_(WAITING),
+                        )
+                    )
+                ).one()
+        if not failures:
+            if key in open_keys:
+                await self._alerting.resolve(key, f"{destination} accepts deliveries again")
+            return
+        if not due:
+            return  # failing, but not for long enough yet
         oldest_age = (self._clock.now() - oldest).total_seconds() if oldest else 0.0
         summary = (
             f"every delivery to {destination} has failed for {failing_for / 60:.1f} min "
