@@ -19,18 +19,19 @@ from bridge.connectors.port import Connector
 from bridge.domain.hl7.ack import AckIdentity
 from bridge.domain.hl7.ack_policy import AckContext
 from bridge.domain.model import EventCode
-from bridge.domain.routing import RetrySettings
+from bridge.domain.routing import RetrySettings, RoutingTable
 from bridge.routing_file import load_routing
 from bridge.service.care.deviations import DeadlineMonitor, Deviations, load_rule_book
 from bridge.service.care.indicators import Indicators
 from bridge.service.clock import Clock, SystemClock
 from bridge.service.delivery.accept import Acceptor, AcceptResult, AcceptStatus, Inbound
 from bridge.service.delivery.application_acks import ApplicationAcks
-from bridge.service.delivery.backoff import RetryPolicy, policy_for
+from bridge.service.delivery.backoff import RetryPolicy, policy_for, probe_cap
 from bridge.service.delivery.dead_letters import DeadLetters
 from bridge.service.delivery.deliver import DeliveryWorker
 from bridge.service.delivery.destination_health import DestinationHealth
 from bridge.service.delivery.outbound import HL7_V2, OutboundEncoder
+from bridge.service.delivery.pauses import DestinationPauses
 from bridge.service.delivery.receipts import Receipts, receipt_timeout_for
 from bridge.service.delivery.relay import Relay, TaskSink
 from bridge.service.operations.alert_outbox import AlertDispatcher
@@ -86,9 +87,13 @@ class Bridge:
             settings.patient_key,
             max_batch=settings.accept_batch_max,
         )
-        # One breaker per destination, shared: the worker feeds it, the relay obeys it.
-        probe_cap = settings.destination_probe_max_seconds
-        self.health = DestinationHealth(initial=min(1.0, probe_cap), cap=probe_cap)
+        # One breaker per destination, shared: the worker feeds it, the relay obeys it. It
+        # probes at least as often as the shortest backoff cap, so a recovered destination is
+        # found as soon as a notice's own retry would have found it.
+        _warn_deprecated_max_attempts(settings, self.routing)
+        policies = self.retry_policies()
+        cap = probe_cap(settings.destination_probe_max_seconds, policies.values())
+        self.health = DestinationHealth(initial=min(1.0, cap), cap=cap)
         self.relay = Relay(
             self.db,
             _sink(self.broker),
@@ -111,13 +116,15 @@ class Bridge:
             broker_ok=self._broker_ok,
             failing_after=settings.alert_destination_failing_seconds,
             unreachable_after=settings.alert_unreachable_seconds,
+            repeat_every=settings.alert_repeat_seconds,
+            quiet_for=settings.alert_dead_letter_quiet_seconds,
         )
         self.worker = DeliveryWorker(
             self.db,
             self.routing,
             self.connectors,
             self.clock,
-            self.retry_policies(),
+            policies,
             lease_seconds=settings.lease_seconds,
             receipt_timeouts={
                 d.name: receipt_timeout_for(d, settings.receipt_timeout_seconds)
@@ -128,6 +135,12 @@ class Bridge:
             health=self.health,
         )
         self.dead_letters = DeadLetters(self.db, self.clock, on_replayed=self.relay.wakeup.set)
+        self.pauses = DestinationPauses(
+            self.db,
+            self.clock,
+            lambda: [d.name for d in self.routing.destinations],
+            on_resumed=self.relay.pauses_changed,
+        )
         self.receipts = Receipts(self.db, self.clock)
         self.rule_book = load_rule_book(settings.deadline_rules_file)
         self.deadlines = DeadlineMonitor(
@@ -163,7 +176,6 @@ class Bridge:
         """Each destination's retry policy: its routing entry over the BRIDGE_* defaults."""
         settings = self.settings
         defaults = RetrySettings(
-            max_attempts=settings.max_attempts,
             initial_seconds=settings.backoff_initial_seconds,
             max_seconds=settings.backoff_max_seconds,
             max_age_seconds=settings.max_age_seconds,
@@ -173,11 +185,7 @@ class Bridge:
     async def start_delivery(self) -> None:
         settings = self.settings
         for destination in self.routing.destinations:
-            self._consumers.append(
-                await self.broker.consume(
-                    destination.name, self.worker.handle, prefetch=settings.delivery_concurrency
-                )
-            )
+            await self.add_consumer(destination.name)
         for name, job in (
             ("relay", self.relay.run(settings.relay_interval_seconds)),
             ("receipt-watch", self.receipts.run(settings.receipt_check_interval_seconds)),
@@ -190,6 +198,14 @@ class Bridge:
             ),
         ):
             self._tasks.append(asyncio.create_task(job, name=name))
+
+    async def add_consumer(self, destination: str) -> None:
+        """Deliver ``destination``'s tasks (at start, or when a reloaded routing adds it)."""
+        self._consumers.append(
+            await self.broker.consume(
+                destination, self.worker.handle, prefetch=self.settings.delivery_concurrency
+            )
+        )
 
     def _delivery_settled(self) -> None:
         """After each delivery attempt: the relay may release the patient's next notice, and an
@@ -240,6 +256,20 @@ class Bridge:
         for connector in self.connectors.values():
             await connector.close()
         await self.db.close()
+
+
+def _warn_deprecated_max_attempts(settings: Settings, routing: RoutingTable) -> None:
+    """BRIDGE_MAX_ATTEMPTS and ``retry.max_attempts`` once ended retries; now only the maximum
+    age does. They still parse (older files and environments start), and say they are ignored."""
+    named = [d.name for d in routing.destinations if d.retry.max_attempts is not None]
+    if settings.max_attempts is not None:
+        named.insert(0, "BRIDGE_MAX_ATTEMPTS")
+    if named:
+        log.warning(
+            "max_attempts is deprecated and ignored (%s): transient failures are retried until "
+            "the maximum age (BRIDGE_MAX_AGE_SECONDS / retry.max_age_seconds)",
+            ", ".join(named),
+        )
 
 
 class _BrokerSink:

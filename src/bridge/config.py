@@ -72,10 +72,20 @@ class Settings(BaseSettings):
 
     delivery_timeout_seconds: float = 10.0
     # Retry policy defaults; a destination's `retry` in the routing file overrides them field
-    # by field.
-    max_attempts: int = Field(default=12, ge=1)
+    # by field. Only the maximum age ends retries (docs/delivery.md).
+    max_attempts: int | None = Field(
+        default=None,
+        ge=1,
+        description="Deprecated and ignored (a warning at start-up): attempts no longer end "
+        "retries; only BRIDGE_MAX_AGE_SECONDS does.",
+    )
     backoff_initial_seconds: float = Field(default=1.0, gt=0)
-    backoff_max_seconds: float = Field(default=300.0, gt=0)
+    backoff_max_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Longest wait between two attempts of one notice: a destination that "
+        "recovers is tried again within this long.",
+    )
     max_age_seconds: float = Field(
         default=86_400.0, gt=0, description="Transient failures for longer than this: dead."
     )
@@ -188,7 +198,19 @@ class Settings(BaseSettings):
     alert_smtp_starttls: bool = False
     alert_check_interval_seconds: float = Field(default=10.0, gt=0)
     alert_destination_failing_seconds: float = Field(
-        default=300.0, ge=0, description="A destination failing this long is an incident."
+        default=30.0,
+        ge=0,
+        description="A destination failing this long is an incident (alerted within this plus "
+        "one check interval).",
+    )
+    alert_repeat_seconds: float = Field(
+        default=1800.0, gt=0, description="An incident still open is told again this often."
+    )
+    alert_dead_letter_quiet_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="A dead-letter group's incident is resolved once none of it has been left "
+        "this long (a replay that fails again stays one incident).",
     )
     alert_unreachable_seconds: float = Field(
         default=60.0, ge=0, description="The database or broker unreachable this long."
@@ -198,6 +220,12 @@ class Settings(BaseSettings):
     # database, so every process shares it.
     ops_secret_key: str | None = None
     ops_session_hours: float = Field(default=8.0, gt=0)
+
+    routing_reload_poll_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often `bridge serve` looks for a `bridge routes reload` request.",
+    )
 
     # Legal deadlines and collaboration deviations (docs/deadlines.md).
     deadline_rules_file: Path | None = Field(

@@ -60,7 +60,7 @@ async def scene(tmp_path: Path) -> AsyncIterator[Scene]:
             relay_interval_seconds=0.05,
             backoff_initial_seconds=0.05,
             backoff_max_seconds=0.2,
-            max_attempts=3,
+            max_age_seconds=1.0,
         )
         async with running_bridge(settings) as bridge:
             users = Users(bridge.bridge.db, bridge.bridge.clock)
@@ -105,7 +105,7 @@ async def test_an_operator_replays_a_dead_letter_and_sees_it_delivered(
         await page.click("nav >> text=Dead letters")
         row = page.locator("table.list tbody tr", has_text=mask(s.dead_patient))
         await row.wait_for()
-        assert "max-attempts" in await row.inner_text()
+        assert "max-age" in await row.inner_text()
         await row.locator("text=Open").click()
 
         # Then the message page shows who it is about, and that it is a dead letter

@@ -45,7 +45,8 @@ async def test_replay_after_the_fix_delivers_once_and_in_order(
         discharge = await send_discharge(stack, anna)
         await send_admission(stack, bertil)
 
-        # Then A's admission is dead after one attempt, with one alert, holding the discharge
+        # Then A's admission is dead after one attempt, with one alert for its group
+        # (destination and cause), holding the discharge
         await wait_until(lambda: until_status(stack, admission, "dead"), within=10)
         await wait_until(lambda: _events(stack, bertil, ["admission"]), within=10)
         desk = stack.bridge.bridge.dead_letters
@@ -53,7 +54,9 @@ async def test_replay_after_the_fix_delivers_once_and_in_order(
         dead = await delivery_of(stack, admission)
         assert (letter.delivery_id, letter.reason, letter.attempts) == (dead.id, "permanent", 1)
         assert letter.held_back == 1 and letter.last_error == "HTTP 422 (test fault)"
-        await wait_until(lambda: alerting.keys("dead-letter") == [f"dead-letter:{dead.id}"])
+        await wait_until(
+            lambda: alerting.keys("dead-letter") == ["dead-letters:treserva:permanent"]
+        )
         shown = await desk.show(dead.id, actor="olle.operator")
         assert anna in shown.payload and [a.status_code for a in shown.attempts] == [422]
         assert await status_of(stack, discharge) == "pending"
@@ -69,9 +72,6 @@ async def test_replay_after_the_fix_delivers_once_and_in_order(
         )
         await wait_until(lambda: until_status(stack, discharge, "delivered"), within=5)
         assert switchboard.attempts("admission", "delivered") == 2  # A's and B's
-        await wait_until(
-            lambda: (f"dead-letter:{dead.id}", "replayed by olle.operator") in alerting.resolved
-        )
         assert await desk.list() == []
         actors = await _actors(stack, dead.id)
         assert ("dead_letter_viewed", "olle.operator") in actors
@@ -105,26 +105,36 @@ async def test_discard_with_a_reason_lets_the_held_notices_go_on(
         assert ("dead_letter_discarded", "olle.operator") in await _actors(stack, dead_id)
 
 
-async def test_transient_failures_die_after_the_maximum_attempts_and_replay_by_filter(
+async def test_transient_failures_die_only_at_the_maximum_age_and_replay_by_filter(
     settings: Settings, treserva: RunningTreserva
 ) -> None:
-    async with delivery_stack(settings, treserva, max_attempts=3) as (stack, switchboard, _):
-        # Given Treserva answering 503 to two patients' admissions, with 3 attempts allowed
+    async with delivery_stack(settings, treserva, max_age_seconds=2.0, max_attempts=1) as (
+        stack,
+        switchboard,
+        _,
+    ):
+        # Given Treserva answering 503 to two patients' admissions, a 2 s maximum age and the
+        # deprecated max_attempts=1 still set (it once ended retries after the first attempt)
         people = [synthetic_personnummer(), synthetic_personnummer()]
         for person in people:
             switchboard.fail(person)
         controls = [await send_admission(stack, person) for person in people]
 
-        # Then each is dead after exactly 3 attempts, reason max-attempts
+        # Then each is dead only when its age ran out (not after its first attempt, as
+        # max_attempts=1 once meant), reason max-age
         for control in controls:
             await wait_until(lambda c=control: until_status(stack, c, "dead"), within=15)  # type: ignore[misc]
             row = await delivery_of(stack, control)
-            assert (row.attempts, row.dead_reason) == (3, "max-attempts")
+            assert row.dead_reason == "max-age"
+            assert row.dead_at is not None
+            assert (row.dead_at - row.created_at).total_seconds() >= 2.0
         desk = stack.bridge.bridge.dead_letters
-        where = DeadLetterFilter(destination="treserva", reason=DeadReason.MAX_ATTEMPTS)
+        where = DeadLetterFilter(destination="treserva", reason=DeadReason.MAX_AGE)
         assert await desk.count(where) == 2
+        [group] = await desk.groups()
+        assert (group.destination, group.reason, group.count) == ("treserva", "max-age", 2)
 
-        # When the fault is gone and every max-attempts dead letter is replayed
+        # When the fault is gone and every max-age dead letter is replayed
         switchboard.heal()
         replayed = await desk.replay_matching(where, actor="olle.operator")
 

@@ -15,6 +15,7 @@ from webhook_sink import running_sink
 
 from bridge.config import Settings
 from bridge.entrypoints.runner import RunningBridge, running_bridge
+from bridge.service.delivery.dead_letters import DeadLetterFilter
 from bridge.service.operations.alert_rules import destination_failing_key
 from bridge.store.tables import DeliveryAttemptRow, DeliveryRow
 from treserva_sim.server import RunningTreserva
@@ -56,7 +57,6 @@ async def test_an_outage_gives_one_alert_and_one_recovery(
                 "alert_webhook_url": sink.url,
                 "alert_destination_failing_seconds": 0.5,
                 "alert_check_interval_seconds": 0.1,
-                "max_attempts": 1000,
                 "backoff_max_seconds": 0.1,
                 # While Treserva is down only probes reach it: let them come often.
                 "destination_probe_max_seconds": 0.1,
@@ -92,8 +92,23 @@ async def test_an_outage_gives_one_alert_and_one_recovery(
         assert [body["key"] for body in sink.received] == [KEY, KEY]
         firing, resolved = sink.received
         assert firing["kind"] == "destination-failing"
-        assert "treserva" in firing["summary"]
+        assert "treserva" in firing["summary"] and "2 notice(s) waiting" in firing["summary"]
+        assert firing["detail"]["waiting"] == 2 and firing["detail"]["oldest_waiting_seconds"] >= 0
         assert resolved["resolved_at"] is not None
+        # And both are Prometheus Alertmanager webhook bodies (version 4) of one group
+        for body, status in ((firing, "firing"), (resolved, "resolved")):
+            assert (body["version"], body["status"], body["groupKey"]) == (
+                "4",
+                status,
+                firing["groupKey"],
+            )
+            [alert] = body["alerts"]
+            assert alert["status"] == status
+            assert alert["labels"]["alertname"] == "BridgeDestinationFailing"
+            assert alert["labels"]["destination"] == "treserva"
+            assert alert["annotations"]["summary"] and alert["startsAt"]
+        assert firing["alerts"][0]["endsAt"].startswith("0001-01-01")
+        assert resolved["alerts"][0]["endsAt"] == resolved["resolved_at"]
         assert await failed_attempts(first) > seen + 10
 
 
@@ -105,32 +120,43 @@ async def test_a_dead_letter_alert_clears_when_an_operator_replays_it(
     settings: Settings, treserva: RunningTreserva
 ) -> None:
     async with running_sink() as sink:
-        # Given a bridge that gives up after two attempts, alerting a local webhook
+        # Given a bridge that gives a notice up after half a second, alerting a local webhook
         alerting = settings.model_copy(
             update={
                 "alert_webhook_url": sink.url,
                 "alert_check_interval_seconds": 0.05,
                 "alert_interval_seconds": 0.05,
-                "max_attempts": 2,
+                "alert_dead_letter_quiet_seconds": 0,
+                "max_age_seconds": 0.5,
             }
         )
         async with running_bridge(alerting) as bridge:
-            # When a notice dies at a Treserva that is down
+            # When two notices die at a Treserva that is down
             await set_faults_at(treserva, outage=True)
-            message = admission(control_id(), synthetic_personnummer())
-            await asyncio.to_thread(mllp_send_foreign, bridge.mllp_port, [message])
+            messages = [admission(control_id(), synthetic_personnummer()) for _ in range(2)]
+            await asyncio.to_thread(mllp_send_foreign, bridge.mllp_port, messages)
+            await wait_until(lambda: _dead_count(bridge, 2), within=15, what="two dead")
             await wait_until(lambda: len(sink.received) == 1, within=15, what="the alert")
             [alert] = sink.received
             assert alert["kind"] == "dead-letter" and alert["status"] == "firing"
+            assert alert["key"] == "dead-letters:treserva:max-age"
+            assert alert["alerts"][0]["labels"]["reason"] == "max-age"
 
-            # And an operator replays it once Treserva is back
+            # And an operator replays them once Treserva is back
             await set_faults_at(treserva, outage=False)
-            delivery_id = alert["detail"]["delivery_id"]
-            await bridge.bridge.dead_letters.replay(delivery_id, actor="olivia")
+            where = DeadLetterFilter(destination="treserva")
+            replayed = await bridge.bridge.dead_letters.replay_matching(where, actor="olivia")
+            assert len(replayed) == 2
             await wait_until(lambda: all_delivered(bridge), within=15, what="delivered")
 
-            # Then the webhook hears that the incident cleared, once
+            # Then the webhook hears that the incident cleared, once: one alert for the group
             await wait_until(lambda: len(sink.received) == 2, within=10, what="recovery")
             await bridge.bridge.alert_rules.check_once()
         assert sink.about(alert["key"]) == ["firing", "resolved"]
-        assert "replayed" in sink.received[1]["resolution"]
+        assert "no dead letters" in sink.received[1]["resolution"]
+
+
+async def _dead_count(bridge: RunningBridge, count: int) -> bool:
+    async with bridge.bridge.db.session() as session:
+        dead = await session.scalar(select(func.count()).where(DeliveryRow.status == "dead"))
+    return dead == count

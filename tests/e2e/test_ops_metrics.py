@@ -61,8 +61,8 @@ def value(samples: dict[str, list[Sample]], name: str, **labels: str) -> float:
 async def test_metrics_after_a_demo_run_count_what_happened(
     settings: Settings, treserva: RunningTreserva
 ) -> None:
-    # Given a bridge that gives a notice up after two failed attempts
-    settings = settings.model_copy(update={"max_attempts": 2})
+    # Given a bridge that gives a notice up after failing for half a second
+    settings = settings.model_copy(update={"max_age_seconds": 0.5})
     async with running_bridge(settings) as bridge:
         await _demo_run_and_scrape(Stack(treserva, bridge, settings))
 

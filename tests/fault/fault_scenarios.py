@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
 import os
 import tempfile
@@ -44,7 +45,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.engine import make_url
 
 from bridge.store.db import Database
-from bridge.store.tables import AlertOutboxRow, DeliveryRow
+from bridge.store.tables import AlertIncidentRow, AlertOutboxRow, DeliveryRow
 
 
 @dataclass(frozen=True)
@@ -57,13 +58,26 @@ class Scale:
     outage_seconds: float  # "Treserva down for a minute"
     drain_seconds: float
     receipt_timeout: float
+    # Issue 13: Treserva down for "an hour" (time_scale: how many real seconds stand for one
+    # second of the default policy; 1 = real time) and for five minutes, default policy.
+    hour_outage_seconds: float = 3600
+    time_scale: float = 1.0
+    five_minute_outage_seconds: float = 300
 
 
 FULL = Scale(
     size=2000, rate=30, fault_seconds=10, outage_seconds=60, drain_seconds=600, receipt_timeout=120
 )
 CI = Scale(
-    size=160, rate=40, fault_seconds=3, outage_seconds=8, drain_seconds=120, receipt_timeout=15
+    size=160,
+    rate=40,
+    fault_seconds=3,
+    outage_seconds=8,
+    drain_seconds=120,
+    receipt_timeout=15,
+    hour_outage_seconds=60,  # the hour at 1:60: backoff cap 1 s, maximum age 24 min
+    time_scale=1 / 60,
+    five_minute_outage_seconds=120,
 )
 
 Inject = Callable[[FaultStack, Scale], Awaitable[bool]]
@@ -76,6 +90,10 @@ class Scenario:
     inject: Inject
     repeat_share: float = 0.0
     expect_unreceipted: bool = False
+    # Issue 13: the stack's retry policy for this scale, and one destination-failing incident
+    # opened and resolved per outage.
+    policy: Callable[[Scale], StackConfig] | None = None
+    expect_incident: bool = False
 
 
 async def _nothing(stack: FaultStack, scale: Scale) -> bool:
@@ -130,6 +148,38 @@ async def _treserva_down(stack: FaultStack, scale: Scale) -> bool:
     return True
 
 
+def _treserva_down_for(seconds: Callable[[Scale], float]) -> Inject:
+    async def inject(stack: FaultStack, scale: Scale) -> bool:
+        await stack.kill_sim()
+        await asyncio.sleep(seconds(scale))
+        await stack.start_sim()
+        return True
+
+    return inject
+
+
+def default_policy(scale: Scale) -> StackConfig:
+    """The retry and alert defaults (backoff 1 s doubling to 60 s, maximum age 24 h, breaker
+    probes at most 30 s apart, destination-failing after 30 s), with time compressed by
+    ``scale.time_scale`` (1: exactly the defaults). Alert rules are checked every 2 s."""
+    k = scale.time_scale
+    return StackConfig(
+        backoff_initial=1.0 * k,
+        backoff_max=60.0 * k,
+        receipt_timeout=max(scale.receipt_timeout, 60.0),
+        extra_env=(
+            ("BRIDGE_MAX_AGE_SECONDS", str(86_400 * k)),
+            ("BRIDGE_DESTINATION_PROBE_MAX_SECONDS", str(30.0 * k)),
+            ("BRIDGE_ALERT_DESTINATION_FAILING_SECONDS", "30"),
+            ("BRIDGE_ALERT_CHECK_INTERVAL_SECONDS", "2"),
+        ),
+    )
+
+
+def unscaled_default_policy(scale: Scale) -> StackConfig:
+    return default_policy(dataclasses.replace(scale, time_scale=1.0))
+
+
 async def _broker_closes(stack: FaultStack, scale: Scale) -> bool:
     for _ in range(3):
         closed = await rabbit_close_connections_of(stack.bridge_pids())
@@ -164,7 +214,23 @@ SCENARIOS = (
         expect_unreceipted=True,
     ),
     Scenario("sender-repeats-5pct", "the sender repeats 5 % of its messages", _nothing, 0.05),
+    Scenario(
+        "treserva-down-1h",
+        "Treserva down an hour (CI: 60 s at 1:60 time, cap 1 s, max age 24 min)",
+        _treserva_down_for(lambda scale: scale.hour_outage_seconds),
+        policy=default_policy,
+        expect_incident=True,
+    ),
+    Scenario(
+        "treserva-down-5min",
+        "Treserva down 5 min (CI: 2 min), the default retry policy",
+        _treserva_down_for(lambda scale: scale.five_minute_outage_seconds),
+        policy=unscaled_default_policy,
+        expect_incident=True,
+    ),
 )
+"""Scenarios that stop only the Treserva simulator, never the shared RabbitMQ or PostgreSQL."""
+DESTINATION_ONLY = ("treserva-down-1h", "treserva-down-5min")
 
 
 def by_name(names: list[str] | None) -> list[Scenario]:
@@ -247,6 +313,8 @@ async def _run_scenario(
     run_dir = run_dir / scenario.name
     run_dir.mkdir(parents=True, exist_ok=True)
     with _fresh_services() as (database_url, prefix):
+        if config is None and scenario.policy is not None:
+            config = scenario.policy(scale)
         config = config or StackConfig(receipt_timeout=scale.receipt_timeout)
         stack = FaultStack(run_dir, database_url, AMQP_URL, prefix, config)
         db = Database(database_url)
@@ -277,6 +345,8 @@ async def _drive(
     fault_ended_at = time.time() if await scenario.inject(stack, scale) else None
     record = await sending
     await _drain(stack, db, scale.drain_seconds)
+    if scenario.expect_incident:
+        await _incidents_settled(db, within=60)
     inbox = await stack.inbox()
     stats = await stack.sim_stats()
     verdict = await classify(scenario.name, record, inbox, db, fault_ended_at)
@@ -287,6 +357,23 @@ async def _drive(
     if scenario.repeat_share:
         verdict.notes.append(f"repeats {record.repeats}, acknowledged AA {record.repeats_acked}")
     return verdict
+
+
+async def _incidents_settled(db: Database, within: float) -> None:
+    """Until every destination-failing incident has its recovery sent (the rules resolve it
+    on their next check after the first success)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    open_or_unsent = select(func.count()).where(
+        AlertIncidentRow.key.startswith("destination-failing:"),
+        or_(AlertIncidentRow.resolved_at.is_(None), AlertIncidentRow.recovery_sent_at.is_(None)),
+    )
+    while loop.time() < deadline:
+        with contextlib.suppress(Exception):
+            async with db.session() as session:
+                if await session.scalar(open_or_unsent) == 0:
+                    return
+        await asyncio.sleep(0.5)
 
 
 async def _drain(stack: FaultStack, db: Database, within: float) -> None:

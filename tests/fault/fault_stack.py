@@ -140,7 +140,6 @@ class FaultStack:
             "BRIDGE_LEASE_SECONDS": str(config.lease_seconds),
             "BRIDGE_BACKOFF_INITIAL_SECONDS": str(config.backoff_initial),
             "BRIDGE_BACKOFF_MAX_SECONDS": str(config.backoff_max),
-            "BRIDGE_MAX_ATTEMPTS": "10000",
             "BRIDGE_MAX_AGE_SECONDS": "3600",
             "BRIDGE_RECEIPT_TIMEOUT_SECONDS": str(config.receipt_timeout),
             "BRIDGE_RECEIPT_CHECK_INTERVAL_SECONDS": "0.5",

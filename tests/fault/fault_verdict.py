@@ -28,7 +28,7 @@ from sqlalchemy import select
 
 from bridge.domain.fhir.codes import MESSAGE_ORIGIN_URL
 from bridge.store.db import Database
-from bridge.store.tables import AlertOutboxRow, DeliveryRow, MessageRow
+from bridge.store.tables import AlertIncidentRow, AlertOutboxRow, DeliveryRow, MessageRow
 
 OPEN = ("pending", "queued", "in_flight")
 INCIDENT_KINDS = ("dead-letter", "unreceipted", "receipt-negative")  # the delivery alerts
@@ -50,6 +50,9 @@ class Verdict:
     recover_seconds: float | None = None
     alerts: Counter[str] = field(default_factory=Counter)
     dropped_by_treserva: int = 0
+    # destination-failing incidents: opened (and alerted), and resolved with recovery sent
+    incidents_opened: int = 0
+    incidents_resolved: int = 0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     expect_unreceipted: bool = False
@@ -109,6 +112,7 @@ async def classify(
             verdict.lost += 1
     verdict.order_violations = _inversions(record.order, filed_order)
     verdict.alerts = await _alerts(db)
+    verdict.incidents_opened, verdict.incidents_resolved = await _incidents(db)
     verdict.recover_seconds = _recovery(rows, fault_ended_at)
     return verdict
 
@@ -167,6 +171,16 @@ async def _alerts(db: Database) -> Counter[str]:
         return Counter((await session.scalars(query)).all())
 
 
+async def _incidents(db: Database) -> tuple[int, int]:
+    query = select(AlertIncidentRow).where(AlertIncidentRow.key.startswith("destination-failing:"))
+    async with db.session() as session:
+        rows = (await session.scalars(query)).all()
+    # An incident whose alert never went out counts as opened but not alerted: -1 marks it.
+    alerted = sum(1 for row in rows if row.alert_sent_at is not None)
+    resolved = sum(1 for row in rows if row.recovery_sent_at is not None)
+    return (len(rows) if alerted == len(rows) else -1), resolved
+
+
 def _recovery(rows: dict[str, dict[str, Any]], fault_ended_at: float | None) -> float | None:
     """Seconds from the fault's end until every notice accepted before then was delivered."""
     if fault_ended_at is None:
@@ -196,6 +210,7 @@ COLUMNS = (
     ("order", 5),
     ("recover s", 9),
     ("alerts", 7),
+    ("incid", 5),
     ("result", 6),
 )
 
@@ -222,6 +237,7 @@ def table(verdicts: list[Verdict]) -> str:
             v.order_violations,
             recover,
             sum(v.alerts[kind] for kind in INCIDENT_KINDS),
+            f"{v.incidents_opened}/{v.incidents_resolved}",
             "ok" if v.ok else "FAIL",
         )
         lines.append(

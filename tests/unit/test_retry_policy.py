@@ -1,4 +1,4 @@
-"""The retry policy: exponential backoff with jitter, maximum attempts and age (pure)."""
+"""The retry policy: exponential backoff with jitter until a maximum age (pure)."""
 
 from __future__ import annotations
 
@@ -28,17 +28,33 @@ def test_delays_grow_exponentially_with_jitter_up_to_the_cap() -> None:
         assert max(spans[attempts]) - min(spans[attempts]) > ceiling / 4
 
 
-def test_gives_up_after_the_maximum_attempts() -> None:
-    policy = RetryPolicy(max_attempts=3)
-    assert isinstance(policy.after_transient_failure(2, 10), Retry)
-    assert policy.after_transient_failure(3, 10) == GiveUp(DeadReason.MAX_ATTEMPTS)
+def test_a_count_of_attempts_never_ends_retries() -> None:
+    # Given the default policy, and a notice that failed very often within its maximum age
+    policy = RetryPolicy()
+
+    # Then it is retried, within the default cap of 60 s, until the age runs out
+    for attempts in (12, 100, 10_000):
+        verdict = policy.after_transient_failure(attempts, 3600)
+        assert isinstance(verdict, Retry) and 30 <= verdict.delay <= 60
+    assert policy.after_transient_failure(10_000, 86_400) == GiveUp(DeadReason.MAX_AGE)
+
+
+def test_an_hour_long_outage_is_ridden_out_with_a_retry_at_least_every_minute() -> None:
+    # Given the default policy and a destination down for one hour
+    policy, rng, age, attempts = RetryPolicy(), random.Random(3), 0.0, 0
+    # When a notice fails on every attempt during that hour
+    while age < 3600:
+        attempts += 1
+        verdict = policy.after_transient_failure(attempts, age, rng)
+        # Then it is never given up, and never waits more than a minute
+        assert isinstance(verdict, Retry) and verdict.delay <= 60
+        age += verdict.delay
+    assert attempts > 60
 
 
 def test_gives_up_at_the_maximum_age_and_never_waits_past_it() -> None:
     # Given a policy with a one-hour maximum age and long backoff
-    policy = RetryPolicy(
-        max_attempts=100, initial_seconds=600, max_seconds=3600, max_age_seconds=3600
-    )
+    policy = RetryPolicy(initial_seconds=600, max_seconds=3600, max_age_seconds=3600)
 
     # Then a retry near the end is scheduled no later than the end, and after it: dead
     verdict = policy.after_transient_failure(5, 3500)
@@ -48,23 +64,25 @@ def test_gives_up_at_the_maximum_age_and_never_waits_past_it() -> None:
 
 @given(attempts=st.integers(1, 10_000), age=st.floats(0, 10**7, allow_nan=False))
 def test_every_verdict_is_bounded(attempts: int, age: float) -> None:
-    policy = RetryPolicy(
-        max_attempts=20, initial_seconds=0.5, max_seconds=300, max_age_seconds=86_400
-    )
+    policy = RetryPolicy(initial_seconds=0.5, max_seconds=300, max_age_seconds=86_400)
     verdict = policy.after_transient_failure(attempts, age)
     if isinstance(verdict, Retry):
         assert 0 < verdict.delay <= 300 and age + verdict.delay <= 86_400
     else:
-        assert attempts >= 20 or age >= 86_400
+        assert verdict == GiveUp(DeadReason.MAX_AGE) and age >= 86_400
 
 
 @pytest.mark.parametrize(
     ("retry", "expected"),
     [
-        ({}, RetryPolicy(max_attempts=5, initial_seconds=2, max_seconds=30, max_age_seconds=600)),
+        ({}, RetryPolicy(initial_seconds=2, max_seconds=30, max_age_seconds=600)),
         (
-            {"max_attempts": 9, "max_age_seconds": 60},
-            RetryPolicy(max_attempts=9, initial_seconds=2, max_seconds=30, max_age_seconds=60),
+            {"max_seconds": 9, "max_age_seconds": 60},
+            RetryPolicy(initial_seconds=2, max_seconds=9, max_age_seconds=60),
+        ),
+        (  # deprecated, still accepted, ignored
+            {"max_attempts": 9},
+            RetryPolicy(initial_seconds=2, max_seconds=30, max_age_seconds=600),
         ),
     ],
 )
@@ -72,7 +90,7 @@ def test_a_destination_overrides_the_defaults_field_by_field(
     retry: dict[str, float], expected: RetryPolicy
 ) -> None:
     # Given BRIDGE_* defaults and a destination that sets some retry fields in the routing file
-    defaults = RetrySettings(max_attempts=5, initial_seconds=2, max_seconds=30, max_age_seconds=600)
+    defaults = RetrySettings(initial_seconds=2, max_seconds=30, max_age_seconds=600)
     destination = Destination.model_validate(
         {"name": "treserva", "address": "http://t.test/fhir", "retry": retry}
     )

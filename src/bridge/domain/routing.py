@@ -70,13 +70,15 @@ class AckConvention(StrEnum):
 
 
 class RetrySettings(BaseModel):
-    """How a destination's transient failures are retried (exponential backoff with jitter)."""
+    """How a destination's transient failures are retried (exponential backoff with jitter),
+    until ``max_age_seconds``. ``max_attempts`` is deprecated and ignored: a count of attempts
+    no longer ends retries (docs/delivery.md); it is still accepted so older files load."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    max_attempts: int = Field(default=12, ge=1)
+    max_attempts: int | None = Field(default=None, ge=1)
     initial_seconds: float = Field(default=1.0, gt=0)
-    max_seconds: float = Field(default=300.0, gt=0)
+    max_seconds: float = Field(default=60.0, gt=0)
     max_age_seconds: float = Field(default=86_400.0, gt=0)
 
 

@@ -17,10 +17,12 @@ from bridge.entrypoints import (
     cli_contract,
     cli_dead_letters,
     cli_deliveries,
+    cli_destinations,
     cli_deviations,
     cli_indicators,
     cli_keys,
     cli_messages,
+    cli_routes,
     cli_users,
 )
 from bridge.entrypoints.cli_output import AsJson
@@ -44,6 +46,8 @@ app.add_typer(cli_contract.app, name="contract")
 app.add_typer(cli_deviations.app, name="deviations")
 app.add_typer(cli_indicators.app, name="indicators")
 app.add_typer(cli_keys.app, name="keys")
+app.add_typer(cli_destinations.app, name="destinations")
+app.add_typer(cli_routes.app, name="routes")
 
 
 def _print_version(value: bool) -> None:

@@ -12,6 +12,7 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -45,6 +46,10 @@ Destination = Annotated[str | None, typer.Option(help="Only this destination.")]
 Reason = Annotated[DeadReason | None, typer.Option(help="Only dead letters that died for this.")]
 Event = Annotated[str | None, typer.Option("--event", help="Only this event code.")]
 Since = Annotated[datetime | None, typer.Option(help="Only dead since (ISO time, UTC).")]
+
+
+class GroupBy(StrEnum):
+    CAUSE = "cause"
 
 
 @app.callback()
@@ -92,10 +97,19 @@ def list_(
     event: Event = None,
     since: Since = None,
     limit: Annotated[int, typer.Option(help="At most this many.")] = 100,
+    group_by: Annotated[
+        GroupBy | None,
+        typer.Option(
+            "--group-by", help="cause: one line per destination, reason and last error, counted."
+        ),
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
     """Dead letters, most recent first (patients masked, no payloads)."""
     where = _filter(destination, reason, event, since)
+    if group_by is GroupBy.CAUSE:
+        _list_groups(where, as_json)
+        return
     found = _run(lambda desk: desk.list(where, limit=limit))
     if as_json:
         typer.echo(_dump([asdict(item) for item in found]))
@@ -112,6 +126,25 @@ def list_(
             f"{item.attempts:>5} {item.held_back:>4}  {item.last_error or ''}"
         )
     typer.echo(f"{len(found)} dead letter(s)")
+
+
+def _list_groups(where: DeadLetterFilter, as_json: bool) -> None:
+    groups = _run(lambda desk: desk.groups(where))
+    if as_json:
+        typer.echo(_dump([asdict(group) for group in groups]))
+        return
+    typer.echo(
+        f"{'count':>6}  {'destination':<12} {'reason':<12} {'first dead':<25}  "
+        f"{'last dead':<25}  last error"
+    )
+    for group in groups:
+        typer.echo(
+            f"{group.count:>6}  {group.destination:<12} {group.reason:<12} "
+            f"{iso(group.first_dead_at):<25}  {iso(group.last_dead_at):<25}  "
+            f"{group.last_error or ''}"
+        )
+    total = sum(group.count for group in groups)
+    typer.echo(f"{total} dead letter(s) in {len(groups)} group(s)")
 
 
 @app.command()

@@ -25,6 +25,7 @@ from bridge.entrypoints.listeners import http_listeners, serve
 from bridge.entrypoints.listeners import listen_socket as listen_socket  # tests import it here
 from bridge.entrypoints.mllp import MllpServer, peer_certificate
 from bridge.entrypoints.replies import fhir_answer, hl7_reply, unavailable_reply
+from bridge.entrypoints.routing_reload import reloading
 from bridge.entrypoints.sender_checks import amqp_sender, mllp_tls_context, unnamed_certificate
 from bridge.entrypoints.startup import StartupError, dependency_failure, port_failure
 from bridge.entrypoints.tls import certificate_identity
@@ -219,11 +220,11 @@ async def _start(bridge: Bridge) -> None:
 
 
 async def run_bridge(settings: Settings) -> None:
-    """``bridge serve``: run until interrupted."""
+    """``bridge serve``: run until interrupted; SIGHUP reloads the routing file."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with running_bridge(settings):
+    async with running_bridge(settings) as running, reloading(running.bridge):
         await stop.wait()
     log.info("bridge stopped")

@@ -465,3 +465,30 @@ class ApplicationAckRow(Base):
 def table_of(row: type[Base]) -> Table:
     """A mapped class's table, typed for Core statements."""
     return cast(Table, row.__table__)
+
+
+# --- destination pauses and routing reloads (migration 0011; service/delivery/pauses.py,
+# service/operations/routing_reload.py)
+
+
+class DestinationPauseRow(Base):
+    """A destination an operator paused: its notices wait (no attempts, no dead letters)
+    until it is resumed. One row per paused destination; resuming deletes it."""
+
+    __tablename__ = "destination_pauses"
+
+    destination: Mapped[str] = mapped_column(String(64), primary_key=True)
+    paused_at: Mapped[datetime] = mapped_column()
+    paused_by: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class RoutingReloadRow(Base):
+    """A request to reload the routing file (``bridge routes reload``); every serve process
+    polls for a newer one and reloads its own file."""
+
+    __tablename__ = "routing_reloads"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    requested_at: Mapped[datetime] = mapped_column()
+    requested_by: Mapped[str] = mapped_column(String(64))

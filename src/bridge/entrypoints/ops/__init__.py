@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from bridge.bootstrap import Bridge
 from bridge.entrypoints.ops.api import api_router
 from bridge.entrypoints.ops.context import HERE, Ops
+from bridge.entrypoints.ops.destinations import destinations_router
 from bridge.entrypoints.ops.indicators import indicators_router
 from bridge.entrypoints.ops.pages import pages_router
 
@@ -28,6 +29,7 @@ def ops_router(bridge: Bridge) -> APIRouter:
     router.include_router(api_router(ops))
     router.include_router(pages_router(ops))
     router.include_router(indicators_router(ops))
+    router.include_router(destinations_router(ops))
 
     @router.get("", include_in_schema=False)
     async def ops_root() -> RedirectResponse:

@@ -99,13 +99,18 @@ def pages_router(ops: Ops) -> APIRouter:
     async def overview_page(request: Request, who: viewer) -> Response:
         view = await overview(ops.bridge.db, ops.bridge.clock, ops.destinations)
         ready = await ops.bridge.readiness()
-        return ops.render("overview.html", request, who, view=view, ready=ready)
+        paused = {s.name: s for s in await ops.bridge.pauses.list() if s.paused}
+        done = request.query_params.get("done")
+        return ops.render(
+            "overview.html", request, who, view=view, ready=ready, paused=paused, done=done
+        )
 
     @router.get("/partials/overview")
     async def overview_partial(request: Request, who: viewer) -> Response:
         view = await overview(ops.bridge.db, ops.bridge.clock, ops.destinations)
         ready = await ops.bridge.readiness()
-        return ops.render("_overview.html", request, who, view=view, ready=ready)
+        paused = {s.name: s for s in await ops.bridge.pauses.list() if s.paused}
+        return ops.render("_overview.html", request, who, view=view, ready=ready, paused=paused)
 
     @router.get("/messages")
     async def messages_page(
@@ -221,6 +226,7 @@ def pages_router(ops: Ops) -> APIRouter:
             "dead_letters.html",
             request,
             who,
+            groups=await ops.bridge.dead_letters.groups(where),
             letters=letters,
             total=total,
             destinations=ops.destinations,

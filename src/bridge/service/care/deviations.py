@@ -58,6 +58,7 @@ from bridge.service.clock import Clock
 from bridge.service.delivery.outbound import FHIR_JSON
 from bridge.service.delivery.outbox import OutboxEntry, add_to_outbox
 from bridge.service.operations import alert_outbox, audit
+from bridge.service.operations.incident_keys import deviations_key
 from bridge.store.db import Database
 from bridge.store.tables import (
     CareEpisodeRow,
@@ -126,6 +127,10 @@ class DeadlineMonitor:
         self._endpoint = source_endpoint
         self._batch = batch
         self._wake = tuple(on_alert)
+
+    def use_routing(self, routing: RoutingTable) -> None:
+        """Route deviation alerts by ``routing`` from now on (a reloaded routing file)."""
+        self._routing = routing
 
     async def run(self, interval: float) -> None:
         """Check forever, every ``interval`` seconds."""
@@ -222,13 +227,17 @@ class DeadlineMonitor:
             responsible=deviation.responsible,
             patient=episode.patient_masked,
         )
+        # One operator alert per unit and rule while any of them is open (alert_rules.py
+        # resolves it), not one per deviation: the routed deviation message is per patient.
+        unit = deviation.sending_unit.key if deviation.sending_unit else "unknown"
         alert_outbox.raise_later(
             session,
             at=now,
-            key=f"deviation:{deviation.id}",
+            key=deviations_key(unit, deviation.rule_id),
             kind="deviation",
-            summary=deviation.describe(),
-            detail={"deviation_id": deviation.id, "rule": deviation.rule_id},
+            summary=f"collaboration deviations of {deviation.rule_id} at {unit}; first: "
+            f"{deviation.describe()}",
+            detail={"unit": unit, "rule": deviation.rule_id, "first_deviation": deviation.id},
         )
         log.warning("deviation %s: %s", deviation.id, deviation.describe())
         return deviation.id

@@ -154,6 +154,10 @@ class Acceptor:
             self._write_batch, max_batch=max_batch
         )
 
+    def use_routing(self, routing: RoutingTable) -> None:
+        """Route from now on by ``routing`` (a reloaded routing file)."""
+        self._routing = routing
+
     async def close(self) -> None:
         await self.group.close()
 

@@ -59,10 +59,15 @@ class ApplicationAcks:
         self._clock = clock
         self._timeout = timeout
         self.wakeup = asyncio.Event()
+
         # Whether this process may have application ACKs waiting on deliveries. Settled
         # deliveries wake the sender only then: most senders ask for none, and a pass costs two
         # queries (the periodic pass still finds what another process recorded).
         self.maybe_waiting = True
+
+    def use_context(self, context: AckContext) -> None:
+        """Acknowledge by ``context`` from now on (a reloaded routing file)."""
+        self._context = context
 
     async def request(self, raw: bytes, result: AcceptResult) -> None:
         """Record the application ACK a just-answered message asks for, if any. Best effort: a

@@ -1,9 +1,17 @@
-"""Retry schedule per destination: exponential backoff with jitter, a maximum age and a
-maximum number of attempts (pure; the delivery worker applies it)."""
+"""Retry schedule per destination: exponential backoff with jitter until a maximum age (pure;
+the delivery worker applies it).
+
+A count of attempts never ends retries (ARCHITECTURE.md guarantee 5): an outage of an hour costs
+a notice many attempts but not its delivery. Only the maximum age (default 24 h) gives a
+transient failure up. The backoff is capped (default 60 s) so that a destination that recovers
+is tried again within a minute, and the destination's circuit breaker probes at least as often
+(:mod:`bridge.service.delivery.destination_health`).
+"""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bridge.domain.routing import Destination, RetrySettings
@@ -26,16 +34,14 @@ class GiveUp:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_attempts: int = 12
     initial_seconds: float = 1.0
-    max_seconds: float = 300.0
+    max_seconds: float = 60.0
     multiplier: float = 2.0
     max_age_seconds: float = 86_400.0
 
     @classmethod
     def from_settings(cls, settings: RetrySettings) -> RetryPolicy:
         return cls(
-            max_attempts=settings.max_attempts,
             initial_seconds=settings.initial_seconds,
             max_seconds=settings.max_seconds,
             max_age_seconds=settings.max_age_seconds,
@@ -51,9 +57,6 @@ class RetryPolicy:
         ceiling = min(self.max_seconds, self.initial_seconds * self.multiplier**exponent)
         return (rng or random).uniform(ceiling / 2, ceiling)
 
-    def gives_up_after(self, attempts: int) -> bool:
-        return attempts >= self.max_attempts
-
     def after_transient_failure(
         self, attempts: int, age_seconds: float, rng: random.Random | None = None
     ) -> Retry | GiveUp:
@@ -61,14 +64,19 @@ class RetryPolicy:
         retry window (since the delivery was created, or last replayed).
 
         The last retry is scheduled no later than the window's end, so a delivery is tried
-        right up to its maximum age and then given up, never left waiting past it.
+        right up to its maximum age and then given up, never left waiting past it. However
+        many attempts it took, only the age ends the retries.
         """
-        if self.gives_up_after(attempts):
-            return GiveUp(DeadReason.MAX_ATTEMPTS)
         remaining = self.max_age_seconds - age_seconds
         if remaining <= 0:
             return GiveUp(DeadReason.MAX_AGE)
         return Retry(min(self.delay(attempts, rng), remaining))
+
+
+def probe_cap(probe_max_seconds: float, policies: Iterable[RetryPolicy]) -> float:
+    """The breaker's longest probe interval: never longer than any destination's backoff cap,
+    so a recovered destination is found at least as soon as a notice's own retry would."""
+    return min([probe_max_seconds, *(policy.max_seconds for policy in policies)])
 
 
 def policy_for(destination: Destination, defaults: RetrySettings) -> RetryPolicy:

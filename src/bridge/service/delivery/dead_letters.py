@@ -26,12 +26,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from bridge.service.clock import Clock
-from bridge.service.operations import alert_outbox, audit
+from bridge.service.operations import audit
 from bridge.store.db import Database
 from bridge.store.tables import DeliveryAttemptRow, DeliveryRow, MessageRow
 
 
 def dead_letter_alert_key(delivery_id: str) -> str:
+    """The per-notice key of bridges before grouped dead-letter alerts; incidents still open
+    under it are resolved by the rules when that notice is replayed or discarded."""
     return f"dead-letter:{delivery_id}"
 
 
@@ -39,7 +41,8 @@ class DeadReason(StrEnum):
     """Why a delivery went to the dead letters."""
 
     PERMANENT = "permanent"  # the receiver refused it (4xx, fatal-error, unencodable)
-    MAX_ATTEMPTS = "max-attempts"  # transient failures, as many attempts as the policy allows
+    # Deprecated: attempts no longer end retries; kept for dead letters made before.
+    MAX_ATTEMPTS = "max-attempts"
     MAX_AGE = "max-age"  # transient failures for longer than the policy's maximum age
 
 
@@ -91,6 +94,19 @@ class DeadLetterSummary:
 
 
 @dataclass(frozen=True)
+class DeadLetterGroup:
+    """Dead letters of one destination that died for the same cause (reason and last error):
+    what an operator fixes once, then replays or discards together."""
+
+    destination: str
+    reason: str
+    last_error: str | None
+    count: int
+    first_dead_at: datetime | None
+    last_dead_at: datetime | None
+
+
+@dataclass(frozen=True)
 class Attempt:
     attempt: int
     started_at: datetime
@@ -137,6 +153,38 @@ class DeadLetters:
         async with self._db.session() as session:
             rows = (await session.execute(query)).all()
         return [_summary(row) for row in rows]
+
+    async def groups(self, where: DeadLetterFilter | None = None) -> builtins.list[DeadLetterGroup]:
+        """Dead letters matching ``where`` grouped by destination and cause, largest first."""
+        columns: builtins.list[Any] = [
+            DeliveryRow.destination,
+            DeliveryRow.dead_reason,
+            DeliveryRow.last_error,
+            func.count().label("n"),
+            func.min(DeliveryRow.dead_at).label("first"),
+            func.max(DeliveryRow.dead_at).label("last"),
+        ]
+        grouped: Select[Any] = (
+            select(*columns)
+            .join(MessageRow, _JOIN)
+            .group_by(DeliveryRow.destination, DeliveryRow.dead_reason, DeliveryRow.last_error)
+        )
+        query = _filtered(grouped, where or DeadLetterFilter()).order_by(
+            func.count().desc(), DeliveryRow.destination
+        )
+        async with self._db.session() as session:
+            rows = (await session.execute(query)).all()
+        return [
+            DeadLetterGroup(
+                destination=row.destination,
+                reason=row.dead_reason or "",
+                last_error=row.last_error,
+                count=int(row.n),
+                first_dead_at=row.first,
+                last_dead_at=row.last,
+            )
+            for row in rows
+        ]
 
     async def count(self, where: DeadLetterFilter | None = None) -> int:
         query = _filtered(
@@ -253,12 +301,6 @@ class DeadLetters:
                 actor=actor,
                 reason=reason,
             )
-            alert_outbox.resolve_later(
-                session,
-                at=now,
-                key=dead_letter_alert_key(delivery_id),
-                summary=f"discarded by {actor}: {reason}",
-            )
         self._wake()
 
     async def _replay_row(
@@ -293,13 +335,7 @@ class DeadLetters:
             reason=reason,
             attempts_so_far=row.attempts,
         )
-        # The operator took the incident on; should it die again, that is a new alert.
-        alert_outbox.resolve_later(
-            session,
-            at=now,
-            key=dead_letter_alert_key(delivery_id),
-            summary=f"replayed by {actor}",
-        )
+        # The group's incident is resolved by the alert rules once none of it is left.
         return True
 
     def _wake(self) -> None:

@@ -7,9 +7,10 @@ outcome, in ``delivery_attempts`` and the audit log, in the same transaction as 
 Outcomes, per the destination's retry policy
 (:class:`~bridge.service.delivery.backoff.RetryPolicy`):
 delivered → ``delivered`` (and ``awaiting`` a receipt when the destination sends receipts);
-transient → ``pending`` again after exponential backoff with jitter, until the maximum attempts
-or age; permanent, or out of attempts or age → ``dead`` with its :class:`DeadReason`, and one
-alert for that message (``dead-letter:<delivery id>``), never one per attempt.
+transient → ``pending`` again after exponential backoff with jitter, until the maximum age
+(attempts are not counted against it); permanent, or out of age → ``dead`` with its
+:class:`DeadReason`, and one alert per destination and cause (``dead-letters:<destination>:
+<reason>``), never one per notice or attempt.
 
 The claim is fenced by the attempt number: a worker that lost its row (its lease ran out and
 another worker took it over) records its attempt but changes no state.
@@ -35,13 +36,18 @@ from bridge.logging_setup import correlation_id
 from bridge.service.clock import Clock
 from bridge.service.delivery.backoff import GiveUp, RetryPolicy
 from bridge.service.delivery.dead_letters import DeadReason
-from bridge.service.delivery.delivery_alerts import alert_dead_letter
+from bridge.service.delivery.delivery_alerts import alert_dead_letters
 from bridge.service.delivery.destination_health import DestinationHealth
 from bridge.service.delivery.group_commit import GroupCommit
 from bridge.service.delivery.receipts import ReceiptState
 from bridge.service.operations import audit
 from bridge.store.db import Database, core
-from bridge.store.tables import DeliveryAttemptRow, DeliveryRow, table_of
+from bridge.store.tables import (
+    DeliveryAttemptRow,
+    DeliveryRow,
+    DestinationPauseRow,
+    table_of,
+)
 from bridge.transport.port import DeliveryTask
 
 log = logging.getLogger(__name__)
@@ -95,6 +101,17 @@ class DeliveryWorker:
         self._claims: GroupCommit[str, DeliveryRow | None] = GroupCommit(self._claim_batch)
         self._records: GroupCommit[_Finished, bool] = GroupCommit(self._record_batch)
 
+    def use_routing(
+        self,
+        routing: RoutingTable,
+        policies: Mapping[str, RetryPolicy],
+        receipt_timeouts: Mapping[str, float | None],
+    ) -> None:
+        """Deliver by a reloaded routing file from now on (one synchronous swap)."""
+        self._routing = routing
+        self._policies = policies
+        self._receipt_timeouts = receipt_timeouts
+
     async def close(self) -> None:
         await self._claims.close()
         await self._records.close()
@@ -139,7 +156,9 @@ class DeliveryWorker:
         """Claim rows still waiting (or whose worker's lease ran out), in one statement.
 
         A task whose row is already delivered, or held by a live worker, gets None: a stale
-        or repeated task is dropped. Two tasks for one row in a batch: the first gets it.
+        or repeated task is dropped. Two tasks for one row in a batch: the first gets it. A task
+        of a paused destination is dropped too: its row goes back to waiting, and the relay
+        holds it until the destination is resumed.
         """
         now = self._clock.now()
         async with self._db.session() as session, session.begin():
@@ -147,6 +166,7 @@ class DeliveryWorker:
                 update(DeliveryRow)
                 .where(
                     DeliveryRow.id.in_(set(delivery_ids)),
+                    DeliveryRow.destination.not_in(select(DestinationPauseRow.destination)),
                     or_(
                         DeliveryRow.status == "queued",
                         (DeliveryRow.status == "in_flight") & (DeliveryRow.lease_until < now),
@@ -162,6 +182,20 @@ class DeliveryWorker:
                 execution_options={"synchronize_session": False},
             )
             rows = {row.id: row for row in claimed.all()}
+            # A task of a paused destination: its row waits again at once (not until its queue
+            # lease runs out), so a resume lets it go straight away.
+            missing = set(delivery_ids) - set(rows)
+            if missing:
+                await session.execute(
+                    update(DeliveryRow)
+                    .where(
+                        DeliveryRow.id.in_(missing),
+                        DeliveryRow.status == "queued",
+                        DeliveryRow.destination.in_(select(DestinationPauseRow.destination)),
+                    )
+                    .values(status="pending", lease_until=None, updated_at=now),
+                    execution_options={"synchronize_session": False},
+                )
         return [rows.pop(delivery_id, None) for delivery_id in delivery_ids]
 
     async def _surviving_outages(self, step: Callable[[], Awaitable[T]]) -> T:
@@ -214,8 +248,11 @@ class DeliveryWorker:
             await self._apply(session, valid, now)
             for f, state in valid:
                 self._audit(session, f.row, f.result, state)
-                if state.dead_reason is not None:
-                    alert_dead_letter(session, f.row, f.result, state.dead_reason, now)
+            alert_dead_letters(
+                session,
+                [(f.row, f.result, s.dead_reason) for f, s in valid if s.dead_reason is not None],
+                now,
+            )
         for f in batch:
             self._health.record(f.row.destination, f.result.outcome, now)
         changed = {f.row.id for f, _ in valid}

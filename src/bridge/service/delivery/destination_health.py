@@ -35,6 +35,11 @@ class DestinationHealth:
         self._cap = cap
         self._breakers: dict[str, _Breaker] = {}
 
+    def use_cap(self, cap: float) -> None:
+        """Probe at most ``cap`` seconds apart from now on (a reloaded routing file)."""
+        self._cap = cap
+        self._initial = min(self._initial, cap)
+
     def record(self, destination: str, outcome: Outcome, now: datetime) -> bool:
         """Note an attempt's outcome; True when this closed an open breaker (recovered)."""
         breaker = self._breakers.setdefault(destination, _Breaker())

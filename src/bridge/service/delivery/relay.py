@@ -31,6 +31,7 @@ from sqlalchemy.orm import aliased
 
 from bridge.service.clock import Clock
 from bridge.service.delivery.destination_health import DestinationHealth
+from bridge.service.delivery.pauses import paused_destinations
 from bridge.store.db import Database
 from bridge.store.tables import DeliveryRow, MessageRow
 from bridge.transport.port import BrokerUnavailable, DeliveryTask
@@ -80,6 +81,8 @@ class Relay:
         self._health = health or DestinationHealth()
         self._destinations = tuple(destinations)
         self._next_lease_check: datetime | None = None
+        self._paused: set[str] = set()
+        self._next_pause_check: datetime | None = None
         self.wakeup = asyncio.Event()
 
     async def run(self, interval: float) -> None:
@@ -135,7 +138,9 @@ class Relay:
         """Mark up to ``limit`` due rows ``queued``: each the first unsettled one of its patient
         and destination, none of a destination whose breaker is open but one probe."""
         now = self._clock.now()
+        paused = await self._paused_now(now)
         waiting, probes = self._health.held_back(now)
+        waiting, probes = waiting | paused, probes - paused
         if not waiting:
             queries = [self._due(now, limit)]
         else:
@@ -168,6 +173,24 @@ class Relay:
             )
             for row in rows
         ]
+
+    def use_destinations(self, destinations: Sequence[str]) -> None:
+        """The destinations of a reloaded routing file."""
+        self._destinations = tuple(destinations)
+
+    def pauses_changed(self) -> None:
+        """A destination was paused or resumed in this process: look again, now."""
+        self._next_pause_check = None
+        self.wakeup.set()
+
+    async def _paused_now(self, now: datetime) -> set[str]:
+        """Destinations an operator paused (service/delivery/pauses.py), looked up at most once
+        a second (a pause or resume in another process takes effect within about a second)."""
+        if self._next_pause_check is None or now >= self._next_pause_check:
+            async with self._db.session() as session:
+                self._paused = await paused_destinations(session)
+            self._next_pause_check = now + LEASE_CHECK_EVERY
+        return self._paused
 
     def _due(self, now: datetime, limit: int) -> Select[str, str, str, str]:
         earlier = aliased(DeliveryRow)

@@ -100,9 +100,19 @@ class AlertDispatcher:
         async with self._db.session() as session, session.begin():
             rows = (await session.scalars(query)).all()
             sent = []
+            raised: set[str] = set()
             for row in rows:
+                # Grouped incidents (dead letters per destination and cause) get one row per
+                # batch of outcomes: raising the same key twice in a row adds nothing.
+                if row.action == RAISE and row.key in raised:
+                    sent.append(row.id)
+                    continue
                 if not await self._send(row):
                     break
+                if row.action == RAISE:
+                    raised.add(row.key)
+                else:
+                    raised.discard(row.key)
                 sent.append(row.id)
             if sent:
                 await session.execute(

@@ -2,9 +2,13 @@
 
 Services call :meth:`Alerting.raise_alert` whenever they see a problem (as often as they like)
 and :meth:`Alerting.resolve` when it is gone; the implementation makes sure a person gets one
-message per incident, not one per retry. ``key`` names the incident:
+message per incident, not one per retry, and :meth:`IncidentAlerting.remind` tells them again
+at an interval while it lasts. ``key`` names the incident:
 
-- ``dead-letter:<delivery id>`` (delivery worker; resolved by the rules when replayed/discarded)
+- ``dead-letters:<destination>:<reason>`` (delivery worker; resolved by the rules once none of
+  the group is left), ``deviations:<unit>:<rule>`` (deadline check; resolved by the rules):
+  grouped, so a wave of notices is one incident (:mod:`.incident_keys`); ``dead-letter:<id>``
+  from bridges before that is still resolved by the rules
 - ``unreceipted:<delivery id>``, ``receipt-negative:<delivery id>`` (receipts)
 - ``destination-failing:<destination>``, ``broker-unreachable``, ``database-unreachable``
   (:mod:`bridge.service.operations.alert_rules`)
@@ -166,6 +170,38 @@ class IncidentAlerting:
         if incident_id is not None:
             await self._notify_one(incident_id)
 
+    async def remind(self, key: str, summary: str, detail: dict[str, Any], every: float) -> bool:
+        """Tell people again about an incident still open, at most once per ``every`` seconds
+        (shared by all processes: ``last_seen_at`` holds when it was last told), with what
+        ``summary`` and ``detail`` say now. True when this process sent the reminder.
+
+        Only once its alert went out, and best effort: a reminder a channel refused is not
+        retried (the next one is due ``every`` seconds later).
+        """
+        now = self._clock.now()
+        async with self._db.session() as session, session.begin():
+            row = await session.scalar(
+                update(AlertIncidentRow)
+                .where(
+                    AlertIncidentRow.key == key,
+                    AlertIncidentRow.resolved_at.is_(None),
+                    AlertIncidentRow.notify_state == OWES_NOTHING,
+                    AlertIncidentRow.last_seen_at <= now - timedelta(seconds=every),
+                )
+                .values(
+                    last_seen_at=now,
+                    summary=summary,
+                    detail=json.dumps(detail, default=str, ensure_ascii=False, sort_keys=True),
+                )
+                .returning(AlertIncidentRow)
+            )
+        if row is None:
+            return False
+        errors = await self._send(self._notice(row, FIRING, repeat=True), set())
+        if errors:
+            log.warning("reminder of %s not taken by every channel: %s", key, "; ".join(errors))
+        return True
+
     async def open_keys(self) -> list[str]:
         async with self._db.session() as session:
             rows = await session.scalars(
@@ -275,8 +311,9 @@ class IncidentAlerting:
                 skip.add(notifier.name)
         return errors
 
-    def _notice(self, row: AlertIncidentRow, status: str) -> AlertNotice:
+    def _notice(self, row: AlertIncidentRow, status: str, *, repeat: bool = False) -> AlertNotice:
         return AlertNotice(
+            repeat=repeat,
             status=status,
             key=row.key,
             kind=row.kind,

@@ -4,6 +4,9 @@
 (function () {
   function refresh(element) {
     if (document.hidden) return;
+    // Not while someone types in a form inside it (a pause reason): it would be wiped.
+    var typing = document.activeElement;
+    if (typing && typing.tagName === "INPUT" && element.contains(typing)) return;
     fetch(element.dataset.refresh, { credentials: "same-origin", headers: { "Accept": "text/html" } })
       .then(function (response) {
         if (response.redirected || response.status === 401 || response.status === 303) {
