@@ -174,10 +174,13 @@ def messages_show(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the database schema to the current version."""
-    from bridge.store.migrate import upgrade
+    from bridge.store.migrate import SchemaAheadOfCode, upgrade
 
     settings = _settings()
-    upgrade(settings.database_url)
+    try:
+        upgrade(settings.database_url)
+    except SchemaAheadOfCode as error:
+        _cannot_start(StartupError(str(error)))
     typer.echo("database schema is current")
 
 
