@@ -33,6 +33,8 @@ from bridge.service.delivery.destination_health import DestinationHealth
 from bridge.service.delivery.outbound import HL7_V2, OutboundEncoder
 from bridge.service.delivery.receipts import Receipts, receipt_timeout_for
 from bridge.service.delivery.relay import Relay, TaskSink
+from bridge.service.delivery.reprocess import Reprocessor
+from bridge.service.delivery.resend import Resender
 from bridge.service.operations.alert_outbox import AlertDispatcher
 from bridge.service.operations.alert_rules import AlertRules
 from bridge.service.operations.alerts import Alerting, build_alerting
@@ -128,6 +130,14 @@ class Bridge:
             health=self.health,
         )
         self.dead_letters = DeadLetters(self.db, self.clock, on_replayed=self.relay.wakeup.set)
+        self.resender = Resender(self.db, self.clock, on_resent=self.relay.wakeup.set)
+        self.reprocessor = Reprocessor(
+            self.db,
+            self.routing,
+            OutboundEncoder(settings.source_name, f"{settings.public_base_url}/fhir"),
+            self.clock,
+            on_changed=self.relay.wakeup.set,
+        )
         self.receipts = Receipts(self.db, self.clock)
         self.rule_book = load_rule_book(settings.deadline_rules_file)
         self.deadlines = DeadlineMonitor(

@@ -20,6 +20,7 @@ from bridge.entrypoints import (
     cli_deviations,
     cli_indicators,
     cli_messages,
+    cli_reprocess,
     cli_users,
 )
 from bridge.entrypoints.cli_output import AsJson
@@ -42,6 +43,8 @@ app.add_typer(cli_users.app, name="users")
 app.add_typer(cli_contract.app, name="contract")
 app.add_typer(cli_deviations.app, name="deviations")
 app.add_typer(cli_indicators.app, name="indicators")
+app.command("reprocess")(cli_reprocess.reprocess)
+cli_deliveries.app.command("resend")(cli_reprocess.resend)
 
 
 def _print_version(value: bool) -> None:
