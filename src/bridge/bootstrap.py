@@ -38,6 +38,7 @@ from bridge.service.delivery.resend import Resender
 from bridge.service.operations.alert_outbox import AlertDispatcher
 from bridge.service.operations.alert_rules import AlertRules
 from bridge.service.operations.alerts import Alerting, build_alerting
+from bridge.service.operations.retention import Retention, policy_from
 from bridge.store import migrate
 from bridge.store.db import Database
 from bridge.transport.local import LocalDispatch
@@ -150,6 +151,9 @@ class Bridge:
         )
         self.deviations = Deviations(self.db, self.clock)
         self.indicators = Indicators(self.db, self.clock, self.rule_book)
+        self.retention = Retention(
+            self.db, self.clock, policy_from(settings), watch_days=self.rule_book.watch_days
+        )
         self._consumers: list[Consumer] = []
         self._tasks: list[asyncio.Task[Any]] = []
 
@@ -200,6 +204,9 @@ class Bridge:
             ),
         ):
             self._tasks.append(asyncio.create_task(job, name=name))
+        if settings.retention_interval_seconds > 0:
+            job = self.retention.run(settings.retention_interval_seconds)
+            self._tasks.append(asyncio.create_task(job, name="retention"))
 
     def _delivery_settled(self) -> None:
         """After each delivery attempt: the relay may release the patient's next notice, and an

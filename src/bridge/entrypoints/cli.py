@@ -20,6 +20,7 @@ from bridge.entrypoints import (
     cli_deviations,
     cli_indicators,
     cli_messages,
+    cli_prune,
     cli_reprocess,
     cli_users,
 )
@@ -44,6 +45,7 @@ app.add_typer(cli_contract.app, name="contract")
 app.add_typer(cli_deviations.app, name="deviations")
 app.add_typer(cli_indicators.app, name="indicators")
 app.command("reprocess")(cli_reprocess.reprocess)
+app.command("prune")(cli_prune.prune)
 cli_deliveries.app.command("resend")(cli_reprocess.resend)
 
 
