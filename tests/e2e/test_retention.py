@@ -20,15 +20,15 @@ from delivery_support import delivery_of, send_admission, until_status
 from messages import synthetic_personnummer
 from services import require_postgres, wait_until
 from sqlalchemy import func, select
-from support.cli_process import bridge_env, run_bridge
-from support.playback import Receivers, month_settings, played
-from support.ward_month import generate
 
 from bridge.bootstrap import Bridge
 from bridge.config import Settings
 from bridge.domain.indicators import Month
 from bridge.entrypoints.runner import running_bridge
 from bridge.store.tables import AuditRow, DeliveryRow, MessageOutcomeRow, MessageRow
+from support.cli_process import bridge_env, run_bridge
+from support.playback import Receivers, month_settings, played
+from support.ward_month import generate
 from treserva_sim.server import RunningTreserva
 
 MONTH = Month(2025, 10)
