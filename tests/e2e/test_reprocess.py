@@ -34,6 +34,7 @@ from sqlalchemy import create_engine, inspect, select, text
 from bridge.config import Settings
 from bridge.entrypoints.runner import running_bridge
 from bridge.service.delivery.reprocess import Action, Outcome, ReprocessFilter
+from bridge.service.operations.users import Role, Users
 from bridge.store.db import sync_url
 from bridge.store.tables import AuditRow
 from support.cli_process import bridge_env, run_bridge
@@ -243,3 +244,63 @@ async def test_a_dry_run_shows_what_would_go_where_and_changes_nothing(
     assert refused.returncode == 1
     assert "--reason" in refused.stderr
     assert _snapshot(settings.database_url) == before
+
+
+async def test_an_operator_resends_and_reprocesses_from_the_dashboard_and_the_api(
+    stack: Stack,
+) -> None:
+    # Given a delivered admission and a signed-in operator
+    control = await send_admission(stack, synthetic_personnummer())
+    await wait_until(lambda: until_status(stack, control, "delivered"), within=10)
+    row = await delivery_of(stack, control)
+    bridge = stack.bridge.bridge
+    await Users(bridge.db, bridge.clock).add(
+        "olle", "a-long-test-password", Role.OPERATOR, actor="test"
+    )
+    async with httpx.AsyncClient(base_url=stack.bridge.base_url, timeout=15) as client:
+        signed = await client.post(
+            "/ops/api/session", json={"username": "olle", "password": "a-long-test-password"}
+        )
+        csrf = signed.json()["csrf_token"]
+
+        # When the operator asks the message page for the reprocessing plan (a dry run)
+        plan = await client.post(f"/ops/messages/{row.message_id}/reprocess", data={"csrf": csrf})
+        # Then the plan shows a new delivery to Treserva's current address, and nothing changed
+        assert plan.status_code == 200, plan.text
+        assert "treserva" in plan.text
+        assert "Run it" in plan.text
+        assert len(await deliveries_of(stack, control)) == 1
+
+        # When the operator resends the notice from the page, with a reason
+        page = await client.post(
+            f"/ops/deliveries/{row.id}/resend", data={"csrf": csrf, "reason": "SOF asked"}
+        )
+        assert page.status_code == 303
+        assert page.headers["location"].endswith("?done=resent")
+        # Then it is delivered again, audited under the operator's name
+        await wait_until(lambda: until_status(stack, control, "delivered"), within=10)
+        actions = await _audit_actions(stack, row.id)
+        assert ("delivery_resent", "olle") in [(a, actor) for a, actor, _ in actions]
+
+        # And the API runs the reprocessing for real, audited, and refuses it without a reason
+        refused = await client.post(
+            "/ops/api/reprocess",
+            json={"message_id": row.message_id, "dry_run": False},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert refused.status_code == 422
+        ran = await client.post(
+            "/ops/api/reprocess",
+            json={"message_id": row.message_id, "dry_run": False, "reason": "new mapping"},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert ran.status_code == 200, ran.text
+        [step] = ran.json()["steps"]
+        assert (step["action"], step["destination"]) == ("new", "treserva")
+        await wait_until(lambda: _all_delivered(stack, control, 2), within=10)
+        assert ("reprocessed", "olle") in await _audit_actions_of_message(stack, row.message_id)
+
+
+async def _all_delivered(stack: Stack, control: str, count: int) -> bool:
+    rows = await deliveries_of(stack, control)
+    return len(rows) == count and all(r.status == "delivered" for r in rows)

@@ -4,8 +4,6 @@ Both are audited under the signed-in user's name with the reason given; a reproc
 ``dry_run`` returns the plan and changes nothing.
 """
 
-from __future__ import annotations
-
 from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
