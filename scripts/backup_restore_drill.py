@@ -92,7 +92,7 @@ class Process:
         self._file.close()
 
 
-async def wait_ready(url: str, process: Process, within: float = 60) -> None:
+async def wait_ready(url: str, process: Process, within: float = 180) -> None:
     deadline = time.monotonic() + within
     async with httpx.AsyncClient() as client:
         while time.monotonic() < deadline:
@@ -212,10 +212,14 @@ async def drill(args: argparse.Namespace, work: Path) -> bool:
                 found = count_controls(restored_url, acked_before)
                 after_dump = set(sender.acked) - acked_before
                 after_in_restore = count_controls(restored_url, after_dump)
-                deadline = time.monotonic() + 60
+                # A delivery queued or in flight at the dump's instant comes back when its lease
+                # (BRIDGE_QUEUE_LEASE_SECONDS, 120) runs out: wait that long and a little more.
+                drain_started = time.monotonic()
+                deadline = drain_started + 180
                 while waiting_deliveries(restored_url) and time.monotonic() < deadline:  # noqa: ASYNC110 (polls the database)
                     await asyncio.sleep(0.5)
                 left_waiting = waiting_deliveries(restored_url)
+                drain_seconds = time.monotonic() - drain_started
                 async with httpx.AsyncClient() as client:
                     inbox = (await client.get(f"http://127.0.0.1:{treserva_port}/api/inbox")).json()
                 at_treserva = {item["bundle"]["entry"][0]["resource"]["id"] for item in inbox}
@@ -233,7 +237,10 @@ async def drill(args: argparse.Namespace, work: Path) -> bool:
                 f"acknowledged after pg_dump started: {len(after_dump)}, "
                 f"{after_in_restore} of them in the dump (the rest: after its snapshot)"
             )
-            print(f"deliveries still waiting after 60 s on the restored bridge: {left_waiting}")
+            print(
+                f"deliveries still waiting on the restored bridge: {left_waiting} "
+                f"(after {drain_seconds:.1f} s of draining)"
+            )
             print(f"notices filed by Treserva (deduplicated): {filed} ({len(at_treserva)} headers)")
             ok = (
                 verify.returncode == 0
