@@ -18,10 +18,10 @@ from bridge.store.db import sync_url
 from bridge.store.migrate import code_head, upgrade
 from support.cli_process import bridge_env, run_bridge, start_bridge
 
-pytestmark = [pytest.mark.postgres, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(1200)]
 
 ROUNDS = 10
-READY_WITHIN_SECONDS = 45.0
+READY_WITHIN_SECONDS = 90.0  # generous: a busy shared 2-core machine starts a bridge in 5-30 s
 
 
 def _ready(port: int) -> bool:

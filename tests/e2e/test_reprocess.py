@@ -263,6 +263,12 @@ async def test_an_operator_resends_and_reprocesses_from_the_dashboard_and_the_ap
         )
         csrf = signed.json()["csrf_token"]
 
+        # When the operator opens the message, the page offers to resend and to reprocess
+        page = await client.get(f"/ops/messages/{row.message_id}")
+        assert page.status_code == 200
+        assert f'id="resend-{row.id}"' in page.text
+        assert 'id="reprocess-plan"' in page.text
+
         # When the operator asks the message page for the reprocessing plan (a dry run)
         plan = await client.post(f"/ops/messages/{row.message_id}/reprocess", data={"csrf": csrf})
         # Then the plan shows a new delivery to Treserva's current address, and nothing changed
