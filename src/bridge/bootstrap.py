@@ -34,9 +34,12 @@ from bridge.service.delivery.outbound import HL7_V2, OutboundEncoder
 from bridge.service.delivery.pauses import DestinationPauses
 from bridge.service.delivery.receipts import Receipts, receipt_timeout_for
 from bridge.service.delivery.relay import Relay, TaskSink
+from bridge.service.delivery.reprocess import Reprocessor
+from bridge.service.delivery.resend import Resender
 from bridge.service.operations.alert_outbox import AlertDispatcher
 from bridge.service.operations.alert_rules import AlertRules
 from bridge.service.operations.alerts import Alerting, build_alerting
+from bridge.service.operations.retention import Retention, policy_from
 from bridge.store import migrate
 from bridge.store.db import Database
 from bridge.transport.local import LocalDispatch
@@ -141,6 +144,14 @@ class Bridge:
             lambda: [d.name for d in self.routing.destinations],
             on_resumed=self.relay.pauses_changed,
         )
+        self.resender = Resender(self.db, self.clock, on_resent=self.relay.wakeup.set)
+        self.reprocessor = Reprocessor(
+            self.db,
+            self.routing,
+            OutboundEncoder(settings.source_name, f"{settings.public_base_url}/fhir"),
+            self.clock,
+            on_changed=self.relay.wakeup.set,
+        )
         self.receipts = Receipts(self.db, self.clock)
         self.rule_book = load_rule_book(settings.deadline_rules_file)
         self.deadlines = DeadlineMonitor(
@@ -153,6 +164,9 @@ class Bridge:
         )
         self.deviations = Deviations(self.db, self.clock)
         self.indicators = Indicators(self.db, self.clock, self.rule_book)
+        self.retention = Retention(
+            self.db, self.clock, policy_from(settings), watch_days=self.rule_book.watch_days
+        )
         self._consumers: list[Consumer] = []
         self._tasks: list[asyncio.Task[Any]] = []
 
@@ -198,6 +212,9 @@ class Bridge:
             ),
         ):
             self._tasks.append(asyncio.create_task(job, name=name))
+        if settings.retention_interval_seconds > 0:
+            job = self.retention.run(settings.retention_interval_seconds)
+            self._tasks.append(asyncio.create_task(job, name="retention"))
 
     async def add_consumer(self, destination: str) -> None:
         """Deliver ``destination``'s tasks (at start, or when a reloaded routing adds it)."""

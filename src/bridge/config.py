@@ -304,6 +304,16 @@ class Settings(BaseSettings):
             return self.audit_key.get_secret_value().encode()
         return DEMO_AUDIT_KEY
 
+    # Retention (service/operations/retention.py, docs/operations.md): days each data class is
+    # kept before its text is pruned; 0 keeps it for ever. The audit log is never pruned.
+    retention_payloads_days: float = Field(default=90.0, ge=0)
+    retention_canonical_days: float = Field(default=90.0, ge=0)
+    retention_outbound_days: float = Field(default=90.0, ge=0)
+    retention_outcomes_days: float = Field(default=90.0, ge=0)
+    retention_interval_seconds: float = Field(
+        default=86_400.0, ge=0, description="How often serve prunes; 0: never (bridge prune)."
+    )
+
     @model_validator(mode="after")
     def _lease_outlasts_a_delivery(self) -> Settings:
         """A lease that ran out while its worker still waits on the receiver would let a second

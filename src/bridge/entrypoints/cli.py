@@ -22,6 +22,8 @@ from bridge.entrypoints import (
     cli_indicators,
     cli_keys,
     cli_messages,
+    cli_prune,
+    cli_reprocess,
     cli_routes,
     cli_users,
 )
@@ -48,6 +50,9 @@ app.add_typer(cli_indicators.app, name="indicators")
 app.add_typer(cli_keys.app, name="keys")
 app.add_typer(cli_destinations.app, name="destinations")
 app.add_typer(cli_routes.app, name="routes")
+app.command("reprocess")(cli_reprocess.reprocess)
+app.command("prune")(cli_prune.prune)
+cli_deliveries.app.command("resend")(cli_reprocess.resend)
 
 
 def _print_version(value: bool) -> None:
@@ -180,10 +185,13 @@ def messages_show(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the database schema to the current version."""
-    from bridge.store.migrate import upgrade
+    from bridge.store.migrate import SchemaAheadOfCode, upgrade
 
     settings = _settings()
-    upgrade(settings.database_url)
+    try:
+        upgrade(settings.database_url)
+    except SchemaAheadOfCode as error:
+        _cannot_start(StartupError(str(error)))
     typer.echo("database schema is current")
 
 

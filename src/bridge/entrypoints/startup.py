@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
+from bridge.store.migrate import SchemaAheadOfCode
 from bridge.transport.port import BrokerUnavailable
 
 
@@ -54,7 +55,10 @@ def _first_line(error: BaseException) -> str:
 def dependency_failure(
     error: BaseException, *, database_url: str, broker_url: str | None
 ) -> StartupError | None:
-    """The database or broker unreachable at start-up; None for anything else."""
+    """The database or broker unreachable, or a schema newer than this code, at start-up;
+    None for anything else."""
+    if isinstance(error, SchemaAheadOfCode):
+        return StartupError(f"{error} (database {without_password(database_url)})")
     if isinstance(error, OperationalError | DBAPIError):
         return StartupError(
             f"database unreachable at {without_password(database_url)}: {_first_line(error)}; "

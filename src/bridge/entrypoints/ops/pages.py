@@ -190,6 +190,7 @@ def pages_router(ops: Ops) -> APIRouter:
             reads=reads,
             stages=stages(history, expects),
             dead=[d for d in deliveries if d.status == "dead"],
+            delivered=[d for d in deliveries if d.status == "delivered"],
             done=request.query_params.get("done"),
         )
 

@@ -55,6 +55,7 @@ async def _previous_patient(session: AsyncSession, patient_key: str) -> Patient 
         .where(
             MessageRow.patient_key == patient_key,
             MessageRow.event_code != EventCode.RECEIPT.value,
+            MessageRow.canonical != "",  # pruned by the retention: nothing to compare with
         )
         .order_by(MessageRow.received_at.desc(), MessageRow.id.desc())
         .limit(1),

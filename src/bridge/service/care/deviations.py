@@ -375,7 +375,7 @@ async def _stay_event(session: AsyncSession, episode: CareEpisodeRow) -> CareTra
     canonical = await session.scalar(
         select(MessageRow.canonical).where(MessageRow.id == episode.last_message_id)
     )
-    if canonical is None:
+    if not canonical:  # none, or pruned by the retention
         return None
     return CareTransitionEvent.model_validate_json(canonical)
 

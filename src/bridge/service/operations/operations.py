@@ -336,8 +336,9 @@ def patient_of(canonical: str) -> dict[str, Any]:
 
     The address is never shown (protected identities must not leak it; nobody needs it here).
     """
-    event = CareTransitionEvent.model_validate_json(canonical)
-    patient = event.patient
+    patient = None
+    if canonical and canonical != "{}":  # empty: pruned by the retention
+        patient = CareTransitionEvent.model_validate_json(canonical).patient
     if patient is None:
         return {"identifier": None, "identifier_kind": None, "name": None, "protected": False}
     primary = patient.primary_identifier
