@@ -142,6 +142,11 @@ class Settings(BaseSettings):
         "unset: the defaults from the law.",
     )
     deadline_check_interval_seconds: float = Field(default=60.0, gt=0)
+    care_organisations_file: Path | None = Field(
+        default=None,
+        description="YAML/JSON file naming organisations, their care units and each unit's "
+        "deviation inbox (docs/coordinators.md); unset: coordinators see nothing.",
+    )
 
     @model_validator(mode="after")
     def _lease_outlasts_a_delivery(self) -> Settings:

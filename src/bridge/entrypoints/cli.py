@@ -15,6 +15,7 @@ from bridge.config import Settings
 from bridge.entrypoints import (
     cli_audit,
     cli_contract,
+    cli_coordinators,
     cli_dead_letters,
     cli_deliveries,
     cli_deviations,
@@ -42,6 +43,7 @@ app.add_typer(cli_users.app, name="users")
 app.add_typer(cli_contract.app, name="contract")
 app.add_typer(cli_deviations.app, name="deviations")
 app.add_typer(cli_indicators.app, name="indicators")
+app.add_typer(cli_coordinators.app, name="coordinators")
 
 
 def _print_version(value: bool) -> None:

@@ -17,6 +17,7 @@ from bridge.entrypoints.ops.api import api_router
 from bridge.entrypoints.ops.context import HERE, Ops
 from bridge.entrypoints.ops.indicators import indicators_router
 from bridge.entrypoints.ops.pages import pages_router
+from bridge.entrypoints.ops.worklist import worklist_router
 
 STATIC = {"ops.css": "text/css", "ops.js": "text/javascript"}
 
@@ -28,6 +29,7 @@ def ops_router(bridge: Bridge) -> APIRouter:
     router.include_router(api_router(ops))
     router.include_router(pages_router(ops))
     router.include_router(indicators_router(ops))
+    router.include_router(worklist_router(ops))
 
     @router.get("", include_in_schema=False)
     async def ops_root() -> RedirectResponse:
