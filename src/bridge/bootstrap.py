@@ -23,6 +23,7 @@ from bridge.domain.routing import RetrySettings
 from bridge.routing_file import load_routing
 from bridge.service.care.deviations import DeadlineMonitor, Deviations, load_rule_book
 from bridge.service.care.indicators import Indicators
+from bridge.service.care.reported_deviations import ReportedDeviations
 from bridge.service.care.worklist import Worklist, load_organisations
 from bridge.service.clock import Clock, SystemClock
 from bridge.service.delivery.accept import Acceptor, AcceptResult, AcceptStatus, Inbound
@@ -143,6 +144,13 @@ class Bridge:
         self.indicators = Indicators(self.db, self.clock, self.rule_book)
         self.organisations = load_organisations(settings.care_organisations_file)
         self.worklist = Worklist(self.db, self.clock, self.rule_book, self.organisations)
+        self.reported_deviations = ReportedDeviations(
+            self.db,
+            self.clock,
+            self.routing,
+            self.organisations,
+            source_endpoint=f"{settings.public_base_url}/fhir",
+        )
         self._consumers: list[Consumer] = []
         self._tasks: list[asyncio.Task[Any]] = []
 

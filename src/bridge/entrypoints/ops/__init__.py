@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from bridge.bootstrap import Bridge
 from bridge.entrypoints.ops.api import api_router
 from bridge.entrypoints.ops.context import HERE, Ops
+from bridge.entrypoints.ops.deviation_export import deviation_export_router
 from bridge.entrypoints.ops.indicators import indicators_router
 from bridge.entrypoints.ops.pages import pages_router
 from bridge.entrypoints.ops.worklist import worklist_router
@@ -28,6 +29,7 @@ def ops_router(bridge: Bridge) -> APIRouter:
     router = APIRouter(prefix="/ops")
     router.include_router(api_router(ops))
     router.include_router(pages_router(ops))
+    router.include_router(deviation_export_router(ops))  # before /deviations/{id}
     router.include_router(indicators_router(ops))
     router.include_router(worklist_router(ops))
 

@@ -12,12 +12,15 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
+from pydantic import BaseModel, Field, ValidationError
 
 from bridge.domain.fhir.codes import CANONICAL_BASE
+from bridge.domain.reported_deviations import CATEGORIES, DeviationEntry
 from bridge.domain.worklist import DueItem, WorklistItem
-from bridge.entrypoints.ops.context import Ops
+from bridge.entrypoints.ops.context import Ops, form
 from bridge.entrypoints.ops.security import SignedIn
+from bridge.service.care.reported_deviations import Report, ReportError
 from bridge.service.care.worklist import CoordinatorScope, WorklistRow
 from bridge.service.operations.users import Role
 
@@ -41,7 +44,9 @@ def worklist_router(ops: Ops) -> APIRouter:
     api_user = Annotated[tuple[SignedIn, CoordinatorScope], Depends(api_guard)]
 
     @router.get("/worklist", include_in_schema=False)
-    async def worklist_page(request: Request, user: page_user, unit: str = "") -> Response:
+    async def worklist_page(
+        request: Request, user: page_user, unit: str = "", reported: str = ""
+    ) -> Response:
         who, scope = user
         rows = await _read(ops, who, scope, unit, "page")
         organisation = ops.bridge.organisations.get(scope.organisation)
@@ -61,6 +66,9 @@ def worklist_router(ops: Ops) -> APIRouter:
             due=sum(len(row.item.due) for row in rows),
             overdue=sum(len(row.item.overdue) for row in rows),
             changed=sum(bool(row.item.changes) for row in rows),
+            categories=CATEGORIES,
+            all_units=[u for o in ops.bridge.organisations.organisations for u in o.units],
+            reported=reported,
         )
 
     @router.get("/api/worklist", tags=["coordinators"])
@@ -95,7 +103,44 @@ def worklist_router(ops: Ops) -> APIRouter:
         }
         return JSONResponse(bundle, media_type=FHIR_JSON)
 
+    @router.post("/worklist/deviations", include_in_schema=False)
+    async def report_from_page(request: Request, user: page_user) -> Response:
+        try:
+            body = ReportRequest.model_validate(await form(request))
+        except ValidationError as error:
+            raise HTTPException(400, str(error.errors()[0]["msg"])) from None
+        entry = await _report(ops, user, body)
+        return RedirectResponse(f"/ops/worklist?reported={entry.id}", status_code=303)
+
+    @router.post("/api/worklist/deviations", tags=["coordinators"], status_code=201)
+    async def report_deviation(body: ReportRequest, user: api_user) -> dict[str, Any]:
+        """Report a collaboration deviation about one of your stays; routed to the responsible
+        unit's inbox (docs/coordinators.md). Needs the ``X-CSRF-Token`` header."""
+        entry = await _report(ops, user, body)
+        return {"id": entry.id, "category": entry.category, "unit": entry.unit_hsa_id}
+
     return router
+
+
+class ReportRequest(BaseModel):
+    episode_id: str = Field(min_length=1, max_length=36)
+    category: str = Field(min_length=1, max_length=64)
+    unit: str = Field(min_length=1, max_length=64, description="Responsible unit (HSA-id).")
+    description: str = Field(min_length=1, max_length=4000)
+
+
+async def _report(
+    ops: Ops, user: tuple[SignedIn, CoordinatorScope], body: ReportRequest
+) -> DeviationEntry:
+    who, scope = user
+    visible = {row.item.episode_id for row in await ops.bridge.worklist.rows(scope)}
+    if body.episode_id not in visible:
+        raise HTTPException(404, "no such stay on your worklist")
+    report = Report(body.category, body.unit, body.description, who.user.username, body.episode_id)
+    try:
+        return await ops.bridge.reported_deviations.report(report)
+    except ReportError as error:
+        raise HTTPException(400, str(error)) from None
 
 
 def _coordinator(

@@ -1,0 +1,152 @@
+"""Issue 15, must show 3: a deviation a coordinator reports reaches the responsible unit's inbox
+once, is counted in its category, and sits in one list (and one export) with the deviations
+the bridge found itself in the same weeks of traffic.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import yaml
+
+from bridge.bootstrap import Bridge
+from bridge.domain.episodes import STOCKHOLM
+from bridge.domain.indicators import Month
+from bridge.domain.reported_deviations import CATEGORIES, EXPORT_COLUMNS, category_of_rule
+from bridge.entrypoints.http import create_app
+from bridge.service.care.deviations import DeviationFilter
+from bridge.service.operations.users import Role, Users
+from support.playback import CollectingBroker, month_settings, played
+from support.ward_month import WARDS, generate
+
+MONTH = Month(2025, 10)
+CUT = datetime(2025, 10, 16, 9, 30, tzinfo=STOCKHOLM)
+PASSWORD = "synthetic-test-password"
+MEDICINE, ORTHOPAEDICS = (ward.hsa_id or "" for ward in WARDS)
+
+
+def configure(tmp_path: Path) -> Path:
+    """Each ward has its own deviation inbox (a FHIR destination of the routing file)."""
+    routing = yaml.safe_load((tmp_path / "routing.yaml").read_text(encoding="utf-8"))
+    for name in ("avd5-avvikelser", "avd9-avvikelser"):
+        routing["destinations"].append({"name": name, "address": f"http://{name}.example/fhir"})
+    (tmp_path / "routing.yaml").write_text(yaml.safe_dump(routing), encoding="utf-8")
+    units = [
+        {"hsa_id": MEDICINE, "name": "Avd 5 Medicin", "inbox": "avd5-avvikelser"},
+        {"hsa_id": ORTHOPAEDICS, "name": "Avd 9 Ortopedi", "inbox": "avd9-avvikelser"},
+    ]
+    path = tmp_path / "organisations.yaml"
+    table = {"organisations": [{"id": "hsf", "name": "HSF", "units": units}]}
+    path.write_text(yaml.safe_dump(table, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+async def deliver_all(bridge: Bridge) -> None:
+    broker = bridge.broker
+    assert isinstance(broker, CollectingBroker)
+    while True:
+        await bridge.relay.relay_once()
+        if not broker.tasks:
+            return
+        tasks, broker.tasks = broker.tasks, []
+        for task in tasks:
+            await bridge.worker.handle(task)
+
+
+async def sign_in(client: httpx.AsyncClient, username: str) -> str:
+    answer = await client.post(
+        "/ops/api/session", json={"username": username, "password": PASSWORD}
+    )
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["csrf_token"])
+
+
+async def test_a_reported_deviation_reaches_its_units_inbox_and_counts_beside_the_automatic_ones(
+    tmp_path: Path,
+) -> None:
+    # Given two wards' traffic up to 16 October, each ward with its own deviation inbox
+    settings = month_settings(f"sqlite:///{tmp_path / 'bridge.db'}", tmp_path)
+    settings = settings.model_copy(update={"care_organisations_file": configure(tmp_path)})
+    async with played(generate(MONTH, admissions=90), settings, until=CUT) as (bridge, receivers):
+        users = Users(bridge.db, bridge.clock)
+        await users.add("samordnare", PASSWORD, Role.COORDINATOR, actor="test")
+        await users.add("kvalitet", PASSWORD, Role.VIEWER, actor="test")
+        await bridge.worklist.bind("samordnare", "hsf", (), actor="test")
+        app = httpx.ASGITransport(app=create_app(bridge))
+        async with (
+            httpx.AsyncClient(transport=app, base_url="http://bridge") as coordinator,
+            httpx.AsyncClient(transport=app, base_url="http://bridge") as quality,
+        ):
+            csrf = await sign_in(coordinator, "samordnare")
+            stays = (await coordinator.get("/ops/api/worklist")).json()["stays"]
+            stay = next(s for s in stays if s["unit"]["hsa_id"] == ORTHOPAEDICS)
+
+            # When the coordinator reports a missing medication list against Avd 5
+            answer = await coordinator.post(
+                "/ops/api/worklist/deviations",
+                json={
+                    "episode_id": stay["episode_id"],
+                    "category": "medication-list",
+                    "unit": MEDICINE,
+                    "description": "Läkemedelslista saknades vid överflyttning.",
+                },
+                headers={"X-CSRF-Token": csrf},
+            )
+            assert answer.status_code == 201, answer.text
+            reported_id = answer.json()["id"]
+            await deliver_all(bridge)
+
+            # Then Avd 5's inbox got it exactly once, as a DetectedIssue in its category
+            [received] = receivers.at("avd5-avvikelser")
+            assert receivers.at("avd9-avvikelser") == []
+            issues = [
+                e["resource"]
+                for e in received.bundle["entry"]
+                if e["resource"]["resourceType"] == "DetectedIssue"
+            ]
+            assert [issue["code"]["coding"][0]["code"] for issue in issues] == ["medication-list"]
+            assert issues[0]["implicated"][0]["identifier"]["value"] == MEDICINE
+            assert received.event_code == "deviation"
+
+            # And one list holds the automatic and the reported deviations, counted per category
+            await sign_in(quality, "kvalitet")
+            combined = (await quality.get("/ops/api/deviations/combined")).json()
+            automatic = await bridge.deviations.find(DeviationFilter(limit=10000))
+            assert automatic, "the weeks of traffic have automatic deviations"
+            expected = {category: 0 for category in CATEGORIES}
+            for deviation in automatic:
+                expected[category_of_rule(deviation.rule_id, deviation.category)] += 1
+            assert {c: n["automatic"] for c, n in combined["per_category"].items()} == expected
+            assert combined["per_category"]["medication-list"]["reported"] == 1
+            assert sum(n["total"] for n in combined["per_category"].values()) == len(automatic) + 1
+            origins = {(d["id"], d["origin"]) for d in combined["deviations"]}
+            assert (reported_id, "reported") in origins
+            assert {d.id for d in automatic} <= {
+                i for i, origin in origins if origin == "automatic"
+            }
+
+            # And the export has the documented columns, the same rows, and no personnummer
+            export = await quality.get("/ops/deviations/export.csv")
+            assert export.status_code == 200
+            rows = list(csv.DictReader(io.StringIO(export.text)))
+            assert tuple(rows[0]) == EXPORT_COLUMNS
+            assert len(rows) == len(automatic) + 1
+            assert not re.search(r"\b(19|20)\d{10}\b", export.text)
+
+            # And a viewer cannot report (the coordinator role only)
+            refused = await quality.post(
+                "/ops/api/worklist/deviations",
+                json={
+                    "episode_id": stay["episode_id"],
+                    "category": "other",
+                    "unit": MEDICINE,
+                    "description": "x",
+                },
+                headers={"X-CSRF-Token": "whatever"},
+            )
+            assert refused.status_code == 403
