@@ -141,7 +141,6 @@ class Bridge:
             on_alert=(self.relay.wakeup, self.alert_dispatcher.wakeup),
         )
         self.deviations = Deviations(self.db, self.clock)
-        self.indicators = Indicators(self.db, self.clock, self.rule_book)
         self.organisations = load_organisations(settings.care_organisations_file)
         self.worklist = Worklist(self.db, self.clock, self.rule_book, self.organisations)
         self.reported_deviations = ReportedDeviations(
@@ -150,6 +149,9 @@ class Bridge:
             self.routing,
             self.organisations,
             source_endpoint=f"{settings.public_base_url}/fhir",
+        )
+        self.indicators = Indicators(
+            self.db, self.clock, self.rule_book, self.reported_deviations.entries
         )
         self._consumers: list[Consumer] = []
         self._tasks: list[asyncio.Task[Any]] = []
