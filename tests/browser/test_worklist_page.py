@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from sqlalchemy import select
 
@@ -47,6 +48,7 @@ def organisations_file(path: Path) -> Path:
     return path
 
 
+@pytest.mark.timeout(360)  # weeks of traffic through a whole bridge
 async def test_a_coordinator_sees_due_and_overdue_work_as_the_generators_log_says(
     browser: Any, tmp_path: Path, screenshots: Path
 ) -> None:

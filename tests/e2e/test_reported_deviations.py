@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 import httpx
+import pytest
 import yaml
 
 from bridge.bootstrap import Bridge
@@ -66,6 +67,7 @@ async def sign_in(client: httpx.AsyncClient, username: str) -> str:
     return str(answer.json()["csrf_token"])
 
 
+@pytest.mark.timeout(360)  # weeks of traffic through a whole bridge
 async def test_a_reported_deviation_reaches_its_units_inbox_and_counts_beside_the_automatic_ones(
     tmp_path: Path,
 ) -> None:
