@@ -21,6 +21,7 @@ from bridge.domain.hl7.ack_policy import AckContext
 from bridge.domain.model import EventCode
 from bridge.domain.routing import RetrySettings
 from bridge.routing_file import load_routing
+from bridge.service.care.content_checks import ContentChecks
 from bridge.service.care.deviations import DeadlineMonitor, Deviations, load_rule_book
 from bridge.service.care.indicators import Indicators
 from bridge.service.care.reported_deviations import ReportedDeviations
@@ -153,6 +154,7 @@ class Bridge:
         self.indicators = Indicators(
             self.db, self.clock, self.rule_book, self.reported_deviations.entries
         )
+        self.content_checks = ContentChecks(self.db, self.clock, self.reported_deviations)
         self._consumers: list[Consumer] = []
         self._tasks: list[asyncio.Task[Any]] = []
 
@@ -197,6 +199,7 @@ class Bridge:
             ("alert-dispatch", self.alert_dispatcher.run(settings.alert_interval_seconds)),
             ("alert-rules", self.alert_rules.run(settings.alert_check_interval_seconds)),
             ("deadline-check", self.deadlines.run(settings.deadline_check_interval_seconds)),
+            ("content-check", self.content_checks.run(settings.deadline_check_interval_seconds)),
             (
                 "application-acks",
                 self.application_acks.run(settings.application_ack_interval_seconds),

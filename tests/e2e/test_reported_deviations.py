@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -17,13 +17,31 @@ import yaml
 
 from bridge.bootstrap import Bridge
 from bridge.domain.episodes import STOCKHOLM
+from bridge.domain.identifiers import IdentifierKind, luhn_check_digit
 from bridge.domain.indicators import Month
+from bridge.domain.model import (
+    AdmissionInformation,
+    CareTransitionEvent,
+    Encounter,
+    EventCode,
+    HumanName,
+    MessageOrigin,
+    Patient,
+    PatientIdentifier,
+)
 from bridge.domain.reported_deviations import CATEGORIES, EXPORT_COLUMNS, category_of_rule
 from bridge.entrypoints.http import create_app
 from bridge.service.care.deviations import DeviationFilter
 from bridge.service.operations.users import Role, Users
 from support.playback import CollectingBroker, month_settings, played
-from support.ward_month import WARDS, generate
+from support.ward_month import (
+    TAKECARE,
+    TAKECARE_FACILITY,
+    WARDS,
+    Send,
+    WardMonth,
+    generate,
+)
 
 MONTH = Month(2025, 10)
 CUT = datetime(2025, 10, 16, 9, 30, tzinfo=STOCKHOLM)
@@ -152,3 +170,82 @@ async def test_a_reported_deviation_reaches_its_units_inbox_and_counts_beside_th
                 headers={"X-CSRF-Token": "whatever"},
             )
             assert refused.status_code == 403
+
+
+def admission(number: int, at: datetime, complete: bool) -> Send:
+    born = date(1941, 3, number)
+    nine = f"{born:%y%m%d}98{number}"
+    person = f"{born:%Y%m%d}98{number}{luhn_check_digit(nine)}"
+    event = CareTransitionEvent(
+        event=EventCode.ADMISSION,
+        origin=MessageOrigin(
+            sending_application=TAKECARE,
+            sending_facility=TAKECARE_FACILITY,
+            message_id=f"CC{number:04d}",
+            sent_at=at,
+        ),
+        occurred_at=at,
+        patient=Patient(
+            identifiers=(PatientIdentifier(kind=IdentifierKind.PERSONNUMMER, value=person),),
+            name=HumanName(family="Testsson", given=("Greta",)),
+            birth_date=born,
+        ),
+        encounter=Encounter(
+            visit_number=f"CV{number}",
+            admitted_at=at,
+            unit=WARDS[0],
+            estimated_discharge=at + timedelta(days=4) if complete else None,
+        ),
+        admission_info=AdmissionInformation(
+            reason_for_admission="Fall i hemmet",
+            housing_situation="Bor ensam i lägenhet",
+            social_situation="Dotter i Visby",
+            care_needs_assessment="Behöver hjälp med förflyttning",
+        )
+        if complete
+        else AdmissionInformation(reason_for_admission="Pneumoni"),
+    )
+    return Send(at, event, TAKECARE, receipt_after=timedelta(minutes=5))
+
+
+@pytest.mark.timeout(120)
+async def test_an_admission_notice_without_the_routines_fields_is_delivered_and_flagged(
+    tmp_path: Path,
+) -> None:
+    # Given wards with deviation inboxes, and two admission notices: one complete, one with
+    # only a reason for admission
+    settings = month_settings(f"sqlite:///{tmp_path / 'bridge.db'}", tmp_path)
+    settings = settings.model_copy(update={"care_organisations_file": configure(tmp_path)})
+    start = datetime(2025, 10, 6, 8, 0, tzinfo=STOCKHOLM)
+    sends = [admission(1, start, complete=True), admission(2, start + timedelta(hours=1), False)]
+    traffic = WardMonth(MONTH, sends, [], [], start + timedelta(days=1))
+    async with played(traffic, settings) as (bridge, receivers):
+        # When the content check runs (twice, as every minute in every process)
+        flagged = await bridge.content_checks.check()
+        assert await bridge.content_checks.check() == []
+        await deliver_all(bridge)
+
+        # Then both notices were delivered to Treserva as usual
+        assert sorted(item.origin_message_id or "" for item in receivers.at("treserva")) == [
+            "CC0001",
+            "CC0002",
+        ]
+        # And only the incomplete one is a deviation of its ward, naming what is missing
+        assert len(flagged) == 1
+        [entry] = await bridge.reported_deviations.entries()
+        assert (entry.origin, entry.category, entry.unit_hsa_id) == (
+            "automatic",
+            "incomplete-information",
+            MEDICINE,
+        )
+        for field in (
+            "housing-situation",
+            "social-situation",
+            "care-needs-assessment",
+            "estimated-discharge",
+        ):
+            assert field in entry.summary
+        assert "reason-for-admission" not in entry.summary
+        # And it went to the ward's inbox
+        [alert] = receivers.at("avd5-avvikelser")
+        assert alert.event_code == "deviation"

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bridge.domain.content_checks import RULE_ID as CONTENT_RULE
 from bridge.domain.fhir.encode import dumps, encode_message_bundle
 from bridge.domain.model import CareTransitionEvent, EventCode, MessageOrigin
 from bridge.domain.organisations import Organisations
@@ -77,62 +78,106 @@ class ReportedDeviations:
         unit = self._organisations.unit(check.unit_hsa_id)
         if unit is None:
             raise ReportError(f"unknown unit {check.unit_hsa_id} (BRIDGE_CARE_ORGANISATIONS_FILE)")
-        now = self._clock.now()
-        deviation_id = str(uuid.uuid4())
         async with self._db.session() as session, session.begin():
             episode = await session.get(CareEpisodeRow, check.episode_id)
             if episode is None:
                 raise ReportError(f"no care episode {check.episode_id}")
-            entry = DeviationEntry(
-                id=deviation_id,
-                origin="reported",
+            return await self._store(
+                session,
+                episode,
+                deviation_id=str(uuid.uuid4()),
                 category=check.category,
-                unit_hsa_id=unit.hsa_id,
-                unit_name=unit.name,
-                detected_at=now,
-                summary=check.description,
-                status="open",
-                patient=episode.patient_masked,
-                episode_id=episode.id,
+                unit=(unit.hsa_id, unit.name),
+                description=check.description,
                 reported_by=check.reported_by,
             )
-            inbox = unit.inbox if unit.inbox and self._fhir_destination(unit.inbox) else None
-            message_id = None
-            if inbox is not None:
-                message_id = await self._route(session, entry, episode, inbox, now)
-            elif unit.inbox:
-                log.error(
-                    "deviation inbox %s is not a FHIR destination of the routing file", unit.inbox
-                )
-            session.add(
-                ReportedDeviationRow(
-                    id=deviation_id,
-                    category=entry.category,
-                    responsible_unit_hsa_id=unit.hsa_id,
-                    responsible_unit_name=unit.name,
-                    episode_id=episode.id,
-                    patient_key=episode.patient_key,
-                    patient_masked=episode.patient_masked,
-                    description=check.description,
-                    reported_by=check.reported_by,
-                    reported_at=now,
-                    status="open",
-                    inbox=inbox,
-                    alert_message_id=message_id,
-                )
-            )
-            audit.record(
-                session,
-                at=now,
-                action="deviation_reported",
-                actor=check.reported_by,
-                message_id=message_id,
-                deviation_id=deviation_id,
-                category=entry.category,
-                unit=unit.hsa_id,
+
+    async def flag_incomplete(
+        self,
+        session: AsyncSession,
+        episode: CareEpisodeRow,
+        message_id: str,
+        unit: tuple[str, str],
+        missing: tuple[str, ...],
+    ) -> DeviationEntry:
+        """An admission notice without the routine's fields: an automatic deviation of
+        category ``incomplete-information`` for the sending unit (once per notice: its id is
+        derived from the message's)."""
+        return await self._store(
+            session,
+            episode,
+            deviation_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"incomplete-notice:{message_id}")),
+            category="incomplete-information",
+            unit=unit,
+            description="Incomplete admission notice (inskrivningsmeddelande): missing "
+            + ", ".join(missing),
+            reported_by=BRIDGE,
+        )
+
+    async def _store(
+        self,
+        session: AsyncSession,
+        episode: CareEpisodeRow,
+        *,
+        deviation_id: str,
+        category: str,
+        unit: tuple[str, str],
+        description: str,
+        reported_by: str,
+    ) -> DeviationEntry:
+        """Record, audit and route one deviation in the caller's transaction."""
+        now = self._clock.now()
+        hsa_id, name = unit
+        known = self._organisations.unit(hsa_id)
+        entry = DeviationEntry(
+            id=deviation_id,
+            origin="automatic" if reported_by == BRIDGE else "reported",
+            category=category,
+            unit_hsa_id=hsa_id,
+            unit_name=name or (known.name if known else ""),
+            detected_at=now,
+            summary=description,
+            status="open",
+            patient=episode.patient_masked,
+            episode_id=episode.id,
+            reported_by=reported_by,
+        )
+        wanted = known.inbox if known is not None else None
+        inbox = wanted if wanted and self._fhir_destination(wanted) else None
+        if wanted and inbox is None:
+            log.error("deviation inbox %s is not a FHIR destination of the routing file", wanted)
+        message_id = None
+        if inbox is not None:
+            message_id = await self._route(session, entry, episode, inbox, now)
+        session.add(
+            ReportedDeviationRow(
+                id=deviation_id,
+                category=category,
+                responsible_unit_hsa_id=hsa_id,
+                responsible_unit_name=entry.unit_name,
+                episode_id=episode.id,
+                patient_key=episode.patient_key,
+                patient_masked=episode.patient_masked,
+                description=description,
+                reported_by=reported_by,
+                reported_at=now,
+                status="open",
                 inbox=inbox,
-                patient=episode.patient_masked,
+                alert_message_id=message_id,
             )
+        )
+        audit.record(
+            session,
+            at=now,
+            action="deviation_reported",
+            actor=reported_by,
+            message_id=message_id,
+            deviation_id=deviation_id,
+            category=category,
+            unit=hsa_id,
+            inbox=inbox,
+            patient=episode.patient_masked,
+        )
         return entry
 
     def _fhir_destination(self, name: str) -> bool:
@@ -284,9 +329,11 @@ def _automatic(row: DeviationRow) -> DeviationEntry:
 
 
 def _reported(row: ReportedDeviationRow) -> DeviationEntry:
+    automatic = row.reported_by == BRIDGE
     return DeviationEntry(
         id=row.id,
-        origin="reported",
+        origin="automatic" if automatic else "reported",
+        rule_id=CONTENT_RULE if automatic else "",
         category=row.category,
         unit_hsa_id=row.responsible_unit_hsa_id,
         unit_name=row.responsible_unit_name,
