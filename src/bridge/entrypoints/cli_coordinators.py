@@ -18,6 +18,7 @@ from bridge.domain.deadlines import DEFAULT_RULE_BOOK
 from bridge.entrypoints.cli_output import AsJson, echo_json
 from bridge.service.care.worklist import CoordinatorScope, ScopeError, Worklist, load_organisations
 from bridge.service.clock import SystemClock
+from bridge.service.operations.users import Role, Users
 from bridge.store.db import Database
 from bridge.store.migrate import upgrade
 
@@ -63,6 +64,9 @@ async def _bind(username: str, organisation: str, units: tuple[str, ...]) -> Coo
     upgrade(settings.database_url)
     db = Database(settings.database_url)
     try:
+        user = await Users(db, SystemClock()).get(username)
+        if user is None or user.role is not Role.COORDINATOR:
+            raise ScopeError(f"{username} is no user with the coordinator role")
         organisations = load_organisations(settings.care_organisations_file)
         worklist = Worklist(db, SystemClock(), DEFAULT_RULE_BOOK, organisations)
         return await worklist.bind(username, organisation, units, actor=ACTOR)

@@ -266,18 +266,25 @@ class ReportedDeviations:
         self, since: datetime | None = None, until: datetime | None = None
     ) -> list[DeviationEntry]:
         """Automatic and reported deviations in one list, newest first."""
-        async with self._db.session() as session:
-            automatic = select(DeviationRow)
-            reported = select(ReportedDeviationRow)
-            if since is not None:
-                automatic = automatic.where(DeviationRow.detected_at >= since)
-                reported = reported.where(ReportedDeviationRow.reported_at >= since)
-            if until is not None:
-                automatic = automatic.where(DeviationRow.detected_at < until)
-                reported = reported.where(ReportedDeviationRow.reported_at < until)
-            found = [_automatic(row) for row in await session.scalars(automatic)]
-            found += [_reported(row) for row in await session.scalars(reported)]
-        return sorted(found, key=lambda entry: (entry.detected_at, entry.id), reverse=True)
+        return await deviation_entries(self._db, since, until)
+
+
+async def deviation_entries(
+    db: Database, since: datetime | None = None, until: datetime | None = None
+) -> list[DeviationEntry]:
+    """Automatic and reported deviations detected in [since, until), newest first."""
+    async with db.session() as session:
+        automatic = select(DeviationRow)
+        reported = select(ReportedDeviationRow)
+        if since is not None:
+            automatic = automatic.where(DeviationRow.detected_at >= since)
+            reported = reported.where(ReportedDeviationRow.reported_at >= since)
+        if until is not None:
+            automatic = automatic.where(DeviationRow.detected_at < until)
+            reported = reported.where(ReportedDeviationRow.reported_at < until)
+        found = [_automatic(row) for row in await session.scalars(automatic)]
+        found += [_reported(row) for row in await session.scalars(reported)]
+    return sorted(found, key=lambda entry: (entry.detected_at, entry.id), reverse=True)
 
 
 def _checked(report: Report) -> Report:
