@@ -20,6 +20,7 @@ from bridge.service.operations.users import Role
 def deviation_export_router(ops: Ops) -> APIRouter:
     router = APIRouter()
     viewer = Annotated[SignedIn, Depends(ops.guard(Role.VIEWER, page=False))]
+    reader = Annotated[SignedIn, Depends(ops.guard(Role.VIEWER, page=True))]
 
     async def entries(who: SignedIn, since: str, until: str, view: str) -> list[DeviationEntry]:
         found = await ops.bridge.reported_deviations.entries(_moment(since), _moment(until))
@@ -38,7 +39,7 @@ def deviation_export_router(ops: Ops) -> APIRouter:
         }
 
     @router.get("/deviations/export.csv", tags=["deviations"])
-    async def export_csv(who: viewer, since: str = "", until: str = "") -> Response:
+    async def export_csv(who: reader, since: str = "", until: str = "") -> Response:
         found = await entries(who, since, until, "csv")
         return Response(
             to_csv(found),
@@ -47,7 +48,7 @@ def deviation_export_router(ops: Ops) -> APIRouter:
         )
 
     @router.get("/deviations/export.json", tags=["deviations"])
-    async def export_json(who: viewer, since: str = "", until: str = "") -> Response:
+    async def export_json(who: reader, since: str = "", until: str = "") -> Response:
         found = await entries(who, since, until, "json-export")
         return Response(to_json(found), media_type="application/json")
 
