@@ -21,8 +21,11 @@ from bridge.domain.hl7.ack_policy import AckContext
 from bridge.domain.model import EventCode
 from bridge.domain.routing import RetrySettings, RoutingTable
 from bridge.routing_file import load_routing
+from bridge.service.care.content_checks import ContentChecks
 from bridge.service.care.deviations import DeadlineMonitor, Deviations, load_rule_book
 from bridge.service.care.indicators import Indicators
+from bridge.service.care.reported_deviations import ReportedDeviations
+from bridge.service.care.worklist import Worklist, load_organisations
 from bridge.service.clock import Clock, SystemClock
 from bridge.service.delivery.accept import Acceptor, AcceptResult, AcceptStatus, Inbound
 from bridge.service.delivery.application_acks import ApplicationAcks
@@ -163,7 +166,19 @@ class Bridge:
             on_alert=(self.relay.wakeup, self.alert_dispatcher.wakeup),
         )
         self.deviations = Deviations(self.db, self.clock)
-        self.indicators = Indicators(self.db, self.clock, self.rule_book)
+        self.organisations = load_organisations(settings.care_organisations_file)
+        self.worklist = Worklist(self.db, self.clock, self.rule_book, self.organisations)
+        self.reported_deviations = ReportedDeviations(
+            self.db,
+            self.clock,
+            self.routing,
+            self.organisations,
+            source_endpoint=f"{settings.public_base_url}/fhir",
+        )
+        self.indicators = Indicators(
+            self.db, self.clock, self.rule_book, self.reported_deviations.entries
+        )
+        self.content_checks = ContentChecks(self.db, self.clock, self.reported_deviations)
         self.retention = Retention(
             self.db, self.clock, policy_from(settings), watch_days=self.rule_book.watch_days
         )
@@ -206,6 +221,7 @@ class Bridge:
             ("alert-dispatch", self.alert_dispatcher.run(settings.alert_interval_seconds)),
             ("alert-rules", self.alert_rules.run(settings.alert_check_interval_seconds)),
             ("deadline-check", self.deadlines.run(settings.deadline_check_interval_seconds)),
+            ("content-check", self.content_checks.run(settings.deadline_check_interval_seconds)),
             (
                 "application-acks",
                 self.application_acks.run(settings.application_ack_interval_seconds),

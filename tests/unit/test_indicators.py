@@ -268,6 +268,7 @@ def test_the_csv_has_one_row_per_indicator_and_unit_with_plain_numbers() -> None
         "denominator": "2",
         "value": "50",
         "measure_unit": "%",
+        "status": "final",
     }
     assert {r["indicator"] for r in rows} == {d.id for d in DEFINITIONS}
 

@@ -15,7 +15,7 @@ import io
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import NamedTuple
 
@@ -38,6 +38,8 @@ from bridge.domain.episodes import (
     ordered,
 )
 from bridge.domain.model import EventCode
+from bridge.domain.report_periods import Span, provisional
+from bridge.domain.reported_deviations import CATEGORIES, DeviationEntry
 from bridge.domain.time_range import FIRST_YEAR, LAST_YEAR
 
 ALL_UNITS = Unit(hsa_id="all", name="All units")
@@ -168,6 +170,32 @@ DEFINITIONS: tuple[Definition, ...] = (
         "unplanned admission (encounter class EMER) of the same patient within 30 days.",
     ),
 )
+DEFINITIONS += (
+    Definition(
+        "average-length-of-stay",
+        "Average length of stay",
+        "d",
+        "Stays discharged in the period (not cancelled): mean of the days (elapsed time / 24 h) "
+        "from admission to discharge.",
+    ),
+    Definition(
+        "discharges-with-sip-plan",
+        "Discharges with a SIP plan",
+        "%",
+        "Stays discharged in the period: share with a SIP plan established (or updated) during "
+        "the stay.",
+    ),
+    *(
+        Definition(
+            f"deviations-{category}",
+            f"Deviations: {english} ({swedish})",
+            "{deviation}",
+            f"Collaboration deviations of category {category} detected or reported in the "
+            "period, automatic and reported by staff together, per responsible unit.",
+        )
+        for category, (swedish, english) in CATEGORIES.items()
+    ),
+)
 DEFINITION = {definition.id: definition for definition in DEFINITIONS}
 
 
@@ -185,6 +213,8 @@ class IndicatorValue:
     numerator: float | None
     denominator: int | None
     value: float | None
+    provisional: bool = False
+    """The period is not over: the figure can still change."""
 
     @property
     def definition(self) -> Definition:
@@ -204,9 +234,10 @@ class _Item:
 def monthly_indicators(
     episodes: Iterable[EpisodeFacts],
     enrolments: Iterable[Period],
-    month: Month,
+    month: Span,
     rules: RuleBook,
     now: datetime,
+    deviations: Iterable[DeviationEntry] = (),
 ) -> list[IndicatorValue]:
     """Every indicator of :data:`DEFINITIONS` for ``month``, per unit and for all units.
 
@@ -229,11 +260,23 @@ def monthly_indicators(
         values += _distinct(month, f"home-care-enrolled-{system}", items)
     values += _distinct(month, "home-care-enrolled-one-system", _one_system(periods, month))
     values += _share(month, "readmission-30d-65plus", _readmissions(stays, month, settings))
+    values += _mean(month, "average-length-of-stay", _lengths_of_stay(stays, month))
+    values += _share(month, "discharges-with-sip-plan", _sip_plans(stays, month))
+    found = [entry for entry in deviations if month.holds(entry.detected_at)]
+    for category in CATEGORIES:
+        counted = [
+            _Item(Unit(entry.unit_hsa_id or None, entry.unit_name or None), hit=True)
+            for entry in found
+            if entry.category == category
+        ]
+        values += _count(month, f"deviations-{category}", counted)
+    if provisional(month, now):
+        values = [replace(value, provisional=True) for value in values]
     return values
 
 
 def _admission_items(
-    stays: list[EpisodeFacts], month: Month, settings: IndicatorSettings
+    stays: list[EpisodeFacts], month: Span, settings: IndicatorSettings
 ) -> Iterator[_Item]:
     limit = timedelta(hours=settings.admission_notice_hours)
     for stay in _admitted_in(stays, month):
@@ -244,7 +287,7 @@ def _admission_items(
         yield _Item(_unit(state.admitting_unit), hit)
 
 
-def _admission_delays(stays: list[EpisodeFacts], month: Month) -> Iterator[_Item]:
+def _admission_delays(stays: list[EpisodeFacts], month: Span) -> Iterator[_Item]:
     for stay in _admitted_in(stays, month):
         delivered = _delivered(stay)
         admitted = stay.state.admitted_at
@@ -253,7 +296,7 @@ def _admission_delays(stays: list[EpisodeFacts], month: Month) -> Iterator[_Item
             yield _Item(_unit(stay.state.admitting_unit), amount=hours)
 
 
-def _admitted_in(stays: list[EpisodeFacts], month: Month) -> Iterator[EpisodeFacts]:
+def _admitted_in(stays: list[EpisodeFacts], month: Span) -> Iterator[EpisodeFacts]:
     for stay in stays:
         state = stay.state
         if state.status is not EpisodeStatus.CANCELLED and month.holds(state.admitted_at):
@@ -271,7 +314,7 @@ def _delivered(stay: EpisodeFacts) -> datetime | None:
 
 
 def _sip_items(
-    stays: list[EpisodeFacts], month: Month, rules: RuleBook, now: datetime
+    stays: list[EpisodeFacts], month: Span, rules: RuleBook, now: datetime
 ) -> Iterator[_Item]:
     try:
         rule = rules.rule(rules.indicators.sip_rule)
@@ -286,7 +329,7 @@ def _sip_items(
                 yield _Item(unit, outcome.verdict is Verdict.MET)
 
 
-def _receipt_items(stays: list[EpisodeFacts], month: Month) -> Iterator[_Item]:
+def _receipt_items(stays: list[EpisodeFacts], month: Span) -> Iterator[_Item]:
     for stay in stays:
         for notice in ordered(stay.notices):
             if not month.holds(notice.sent_at):
@@ -298,7 +341,7 @@ def _receipt_items(stays: list[EpisodeFacts], month: Month) -> Iterator[_Item]:
 
 
 def _ready_days(
-    stays: list[EpisodeFacts], month: Month, settings: IndicatorSettings
+    stays: list[EpisodeFacts], month: Span, settings: IndicatorSettings
 ) -> Iterator[tuple[_Item, _Item | None]]:
     for stay in stays:
         state = stay.state
@@ -317,13 +360,13 @@ def _ready_days(
         yield _Item(unit, amount=days), payable
 
 
-def _enrolled(periods: list[Period], month: Month, system: str) -> Iterator[_Item]:
+def _enrolled(periods: list[Period], month: Span, system: str) -> Iterator[_Item]:
     for period in periods:
         if period.system == system and period.overlaps(month.start, month.end):
             yield _Item(_unit(period.unit), key=period.patient_key)
 
 
-def _one_system(periods: list[Period], month: Month) -> Iterator[_Item]:
+def _one_system(periods: list[Period], month: Span) -> Iterator[_Item]:
     systems: dict[str, set[str]] = defaultdict(set)
     units: dict[str, Unit] = {}
     for period in periods:
@@ -336,7 +379,7 @@ def _one_system(periods: list[Period], month: Month) -> Iterator[_Item]:
 
 
 def _readmissions(
-    stays: list[EpisodeFacts], month: Month, settings: IndicatorSettings
+    stays: list[EpisodeFacts], month: Span, settings: IndicatorSettings
 ) -> Iterator[_Item]:
     admissions: dict[str, list[tuple[datetime, str | None]]] = defaultdict(list)
     for stay in stays:
@@ -360,6 +403,29 @@ def _readmissions(
             for admitted, class_code in admissions[stay.patient_key]
         )
         yield _Item(_unit(state.unit), hit)
+
+
+def _discharged_in(stays: list[EpisodeFacts], month: Span) -> Iterator[EpisodeFacts]:
+    for stay in stays:
+        state = stay.state
+        if state.status is EpisodeStatus.DISCHARGED and month.holds(state.discharged_at):
+            yield stay
+
+
+def _lengths_of_stay(stays: list[EpisodeFacts], month: Span) -> Iterator[_Item]:
+    for stay in _discharged_in(stays, month):
+        state = stay.state
+        if state.admitted_at is not None and state.discharged_at is not None:
+            days = (state.discharged_at - state.admitted_at).total_seconds() / 86400
+            yield _Item(_unit(state.unit), amount=max(days, 0.0))
+
+
+SIP_PLANS = frozenset({EventCode.SIP_PLAN_ESTABLISHED, EventCode.SIP_PLAN_UPDATED})
+
+
+def _sip_plans(stays: list[EpisodeFacts], month: Span) -> Iterator[_Item]:
+    for stay in _discharged_in(stays, month):
+        yield _Item(_unit(stay.state.unit), hit=bool(stay.of(SIP_PLANS)))
 
 
 def _unit(unit: Unit | None) -> Unit:
@@ -388,7 +454,7 @@ def _grouped(items: Iterable[_Item]) -> list[tuple[Unit, list[_Item]]]:
     return [(names[key], groups[key]) for key in sorted(groups)] + [(ALL_UNITS, everything)]
 
 
-def _share(month: Month, indicator: str, items: Iterable[_Item]) -> list[IndicatorValue]:
+def _share(month: Span, indicator: str, items: Iterable[_Item]) -> list[IndicatorValue]:
     rows = []
     for unit, group in _grouped(items):
         hits = sum(item.hit for item in group)
@@ -397,7 +463,7 @@ def _share(month: Month, indicator: str, items: Iterable[_Item]) -> list[Indicat
     return rows
 
 
-def _count(month: Month, indicator: str, items: Iterable[_Item]) -> list[IndicatorValue]:
+def _count(month: Span, indicator: str, items: Iterable[_Item]) -> list[IndicatorValue]:
     rows = []
     for unit, group in _grouped(items):
         hits = sum(item.hit for item in group)
@@ -405,7 +471,7 @@ def _count(month: Month, indicator: str, items: Iterable[_Item]) -> list[Indicat
     return rows
 
 
-def _sum(month: Month, indicator: str, items: Iterable[_Item]) -> list[IndicatorValue]:
+def _sum(month: Span, indicator: str, items: Iterable[_Item]) -> list[IndicatorValue]:
     rows = []
     for unit, group in _grouped(items):
         total = sum(item.amount for item in group)
@@ -413,7 +479,7 @@ def _sum(month: Month, indicator: str, items: Iterable[_Item]) -> list[Indicator
     return rows
 
 
-def _median(month: Month, indicator: str, items: Iterable[_Item]) -> list[IndicatorValue]:
+def _median(month: Span, indicator: str, items: Iterable[_Item]) -> list[IndicatorValue]:
     rows = []
     for unit, group in _grouped(items):
         amounts = [item.amount for item in group]
@@ -422,7 +488,16 @@ def _median(month: Month, indicator: str, items: Iterable[_Item]) -> list[Indica
     return rows
 
 
-def _distinct(month: Month, indicator: str, items: Iterable[_Item]) -> list[IndicatorValue]:
+def _mean(month: Span, indicator: str, items: Iterable[_Item]) -> list[IndicatorValue]:
+    rows = []
+    for unit, group in _grouped(items):
+        amounts = [item.amount for item in group]
+        value = round(statistics.fmean(amounts), 2) if amounts else None
+        rows.append(IndicatorValue(str(month), unit, indicator, None, len(group), value))
+    return rows
+
+
+def _distinct(month: Span, indicator: str, items: Iterable[_Item]) -> list[IndicatorValue]:
     rows = []
     for unit, group in _grouped(items):
         patients = len({item.key for item in group})
@@ -440,6 +515,7 @@ CSV_COLUMNS = (
     "denominator",
     "value",
     "measure_unit",
+    "status",
 )
 
 
@@ -460,6 +536,7 @@ def to_csv(values: Iterable[IndicatorValue]) -> str:
                 _number(row.denominator),
                 _number(row.value),
                 safe_cell(row.definition.measure_unit),
+                "provisional" if row.provisional else "final",
             ]
         )
     return out.getvalue()

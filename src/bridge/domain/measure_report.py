@@ -20,7 +20,8 @@ from bridge.domain.episodes import STOCKHOLM, Unit
 from bridge.domain.fhir.codes import CANONICAL_BASE
 from bridge.domain.fhir.datetimes import format_datetime
 from bridge.domain.identifiers import HSA_SYSTEM
-from bridge.domain.indicators import ALL_UNITS, DEFINITION, DEFINITIONS, IndicatorValue, Month
+from bridge.domain.indicators import ALL_UNITS, DEFINITION, DEFINITIONS, IndicatorValue
+from bridge.domain.report_periods import Span, provisional
 
 MEASURE_URL = f"{CANONICAL_BASE}Measure/care-transition-indicators"
 INDICATOR_SYSTEM = f"{CANONICAL_BASE}CodeSystem/care-transition-indicator"
@@ -31,8 +32,9 @@ UNIT_STRATIFIER = f"{CANONICAL_BASE}CodeSystem/indicator-stratifier"
 Json = dict[str, Any]
 
 
-def measure_report(values: Iterable[IndicatorValue], month: Month, generated: datetime) -> Json:
-    """The MeasureReport for ``month`` from its indicator rows (as ``monthly_indicators`` gives)."""
+def measure_report(values: Iterable[IndicatorValue], month: Span, generated: datetime) -> Json:
+    """The MeasureReport for ``month`` (or a half-year, a year) from its indicator rows (as
+    ``monthly_indicators`` gives): ``pending`` while the period runs, ``complete`` after."""
     by_indicator: dict[str, list[IndicatorValue]] = defaultdict(list)
     for row in values:
         by_indicator[row.indicator].append(row)
@@ -44,7 +46,7 @@ def measure_report(values: Iterable[IndicatorValue], month: Month, generated: da
     return {
         "resourceType": "MeasureReport",
         "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{MEASURE_URL}|{month}")),
-        "status": "complete",
+        "status": "pending" if provisional(month, generated) else "complete",
         "type": "summary",
         "measure": MEASURE_URL,
         "date": format_datetime(generated),

@@ -15,6 +15,7 @@ from bridge.config import Settings
 from bridge.entrypoints import (
     cli_audit,
     cli_contract,
+    cli_coordinators,
     cli_dead_letters,
     cli_deliveries,
     cli_destinations,
@@ -53,6 +54,7 @@ app.add_typer(cli_routes.app, name="routes")
 app.command("reprocess")(cli_reprocess.reprocess)
 app.command("prune")(cli_prune.prune)
 cli_deliveries.app.command("resend")(cli_reprocess.resend)
+app.add_typer(cli_coordinators.app, name="coordinators")
 
 
 def _print_version(value: bool) -> None:

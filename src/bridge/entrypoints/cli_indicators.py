@@ -6,15 +6,17 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from bridge.config import Settings
 from bridge.domain.indicators import IndicatorValue, Month
+from bridge.domain.report_periods import parse_span
 from bridge.entrypoints.cli_output import AsJson, echo_json
 from bridge.service.care.deviations import RuleFileError, load_rule_book
 from bridge.service.care.indicators import Indicators
+from bridge.service.care.reported_deviations import deviation_entries
 from bridge.service.clock import SystemClock
 from bridge.store.db import Database
 
@@ -26,7 +28,11 @@ app = typer.Typer(
 T = TypeVar("T")
 
 MonthOption = Annotated[
-    str | None, typer.Option("--month", help="YYYY-MM (default: the current month).")
+    str | None,
+    typer.Option(
+        "--month",
+        help="YYYY-MM, a half-year YYYY-H1/YYYY-H2 or a year YYYY (default: the current month).",
+    ),
 ]
 Output = Annotated[Path | None, typer.Option("--output", "-o", help="File (default: stdout).")]
 
@@ -36,11 +42,11 @@ def _group() -> None:
     """Monthly indicators per care unit: table, CSV and FHIR MeasureReport."""
 
 
-def _run(work: Callable[[Indicators, Month], Awaitable[T]], month: str | None) -> T:
+def _run(work: Callable[[Indicators, Any], Awaitable[T]], month: str | None) -> T:
     settings = Settings()
     try:
         rules = load_rule_book(settings.deadline_rules_file)
-        chosen = Month.parse(month) if month else None
+        chosen = (parse_span(month) or Month.parse(month)) if month else None
     except (RuleFileError, ValueError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
@@ -48,7 +54,9 @@ def _run(work: Callable[[Indicators, Month], Awaitable[T]], month: str | None) -
     async def main() -> T:
         db = Database.for_settings(settings)
         try:
-            indicators = Indicators(db, SystemClock(), rules)
+            indicators = Indicators(
+                db, SystemClock(), rules, lambda since, until: deviation_entries(db, since, until)
+            )
             return await work(indicators, chosen or indicators.current_month())
         finally:
             await db.close()

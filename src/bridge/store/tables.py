@@ -492,3 +492,35 @@ class RoutingReloadRow(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     requested_at: Mapped[datetime] = mapped_column()
     requested_by: Mapped[str] = mapped_column(String(64))
+
+
+class CoordinatorScopeRow(Base):
+    """What a coordinator may see: one organisation (docs/coordinators.md), optionally only
+    some of its units (HSA-ids, comma-separated; empty: all of them)."""
+
+    __tablename__ = "coordinator_scopes"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    organisation: Mapped[str] = mapped_column(String(64))
+    units: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column()
+
+
+class ReportedDeviationRow(Base):
+    """A collaboration deviation reported by a person (the automatic ones are ``deviations``)."""
+
+    __tablename__ = "reported_deviations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    category: Mapped[str] = mapped_column(String(64), index=True)
+    responsible_unit_hsa_id: Mapped[str] = mapped_column(String(64), index=True)
+    responsible_unit_name: Mapped[str] = mapped_column(String(200), default="")
+    episode_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    patient_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    patient_masked: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    description: Mapped[str] = mapped_column(Text)
+    reported_by: Mapped[str] = mapped_column(String(64))
+    reported_at: Mapped[datetime] = mapped_column(index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    inbox: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    alert_message_id: Mapped[str | None] = mapped_column(String(36), nullable=True)

@@ -16,10 +16,12 @@ from bridge.bootstrap import Bridge
 from bridge.entrypoints.ops.api import api_router
 from bridge.entrypoints.ops.context import HERE, Ops
 from bridge.entrypoints.ops.destinations import destinations_router
+from bridge.entrypoints.ops.deviation_export import deviation_export_router
 from bridge.entrypoints.ops.indicators import indicators_router
 from bridge.entrypoints.ops.pages import pages_router
 from bridge.entrypoints.ops.reprocess_api import reprocess_router
 from bridge.entrypoints.ops.reprocess_pages import reprocess_pages_router
+from bridge.entrypoints.ops.worklist import worklist_router
 
 STATIC = {"ops.css": "text/css", "ops.js": "text/javascript"}
 
@@ -30,10 +32,12 @@ def ops_router(bridge: Bridge) -> APIRouter:
     router = APIRouter(prefix="/ops")
     router.include_router(api_router(ops))
     router.include_router(pages_router(ops))
+    router.include_router(deviation_export_router(ops))  # before /deviations/{id}
     router.include_router(indicators_router(ops))
     router.include_router(destinations_router(ops))
     router.include_router(reprocess_router(ops))
     router.include_router(reprocess_pages_router(ops))
+    router.include_router(worklist_router(ops))
 
     @router.get("", include_in_schema=False)
     async def ops_root() -> RedirectResponse:

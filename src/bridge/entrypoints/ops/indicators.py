@@ -22,6 +22,7 @@ from markupsafe import Markup
 from pydantic import BaseModel, Field
 
 from bridge.domain.indicators import ALL_UNITS, DEFINITIONS, IndicatorValue, Month
+from bridge.domain.report_periods import HalfYear, Year, parse_span
 from bridge.entrypoints.ops.context import TIMEZONE, Ops, form
 from bridge.entrypoints.ops.security import SignedIn
 from bridge.service.care.deviations import (
@@ -54,9 +55,13 @@ def indicators_router(ops: Ops) -> APIRouter:
     return router
 
 
-def _month(ops: Ops, text: str) -> Month:
+def _month(ops: Ops, text: str) -> Month | HalfYear | Year:
+    """A month ``YYYY-MM``, a half-year ``YYYY-H1``/``YYYY-H2`` or a year ``YYYY``."""
     if not text:
         return ops.bridge.indicators.current_month()
+    span = parse_span(text)
+    if span is not None:
+        return span
     try:
         return Month.parse(text)
     except ValueError as error:
@@ -81,6 +86,7 @@ def _pages(ops: Ops) -> APIRouter:
             previous=str(chosen.previous()),
             next=str(chosen.next()),
             table=_table(rows),
+            provisional=any(row.provisional for row in rows),
             charts=_charts(rows, trend),
         )
 
@@ -197,6 +203,7 @@ def _row_json(row: IndicatorValue) -> dict[str, Any]:
         "denominator": row.denominator,
         "value": row.value,
         "measure_unit": row.definition.measure_unit,
+        "provisional": row.provisional,
     }
 
 

@@ -30,6 +30,9 @@ from bridge.store.tables import UserRow
 
 
 class Role(IntEnum):
+    COORDINATOR = 0
+    """A care coordinator: sees identified patients of one organisation on the worklist, and
+    nothing of the operations dashboard (below viewer, so every ops guard refuses it)."""
     VIEWER = 1
     OPERATOR = 2
     ADMIN = 3
