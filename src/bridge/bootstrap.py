@@ -19,10 +19,12 @@ from bridge.connectors.port import Connector
 from bridge.domain.hl7.ack import AckIdentity
 from bridge.domain.hl7.ack_policy import AckContext
 from bridge.domain.model import EventCode
+from bridge.domain.orders import OrderDeadlinePolicy
 from bridge.domain.routing import RetrySettings
 from bridge.routing_file import load_routing
 from bridge.service.care.deviations import DeadlineMonitor, Deviations, load_rule_book
 from bridge.service.care.indicators import Indicators
+from bridge.service.care.orders import OrderReminders
 from bridge.service.clock import Clock, SystemClock
 from bridge.service.delivery.accept import Acceptor, AcceptResult, AcceptStatus, Inbound
 from bridge.service.delivery.application_acks import ApplicationAcks
@@ -78,6 +80,9 @@ class Bridge:
             "http": HttpConnector(settings.delivery_timeout_seconds),
             "mllp": MllpConnector(settings.delivery_timeout_seconds),
         }
+        self.order_policy = OrderDeadlinePolicy(
+            settings.order_answer_hours, settings.order_answer_working_days
+        )
         self.acceptor = Acceptor(
             self.db,
             self.routing,
@@ -85,6 +90,7 @@ class Bridge:
             self.clock,
             settings.patient_key_secret,
             max_batch=settings.accept_batch_max,
+            order_policy=self.order_policy,
         )
         # One breaker per destination, shared: the worker feeds it, the relay obeys it.
         probe_cap = settings.destination_probe_max_seconds
@@ -139,6 +145,9 @@ class Bridge:
             on_alert=(self.relay.wakeup, self.alert_dispatcher.wakeup),
         )
         self.deviations = Deviations(self.db, self.clock)
+        self.order_reminders = OrderReminders(
+            self.db, self.clock, self.order_policy, on_alert=(self.alert_dispatcher.wakeup,)
+        )
         self.indicators = Indicators(self.db, self.clock, self.rule_book)
         self._consumers: list[Consumer] = []
         self._tasks: list[asyncio.Task[Any]] = []
@@ -184,6 +193,7 @@ class Bridge:
             ("alert-dispatch", self.alert_dispatcher.run(settings.alert_interval_seconds)),
             ("alert-rules", self.alert_rules.run(settings.alert_check_interval_seconds)),
             ("deadline-check", self.deadlines.run(settings.deadline_check_interval_seconds)),
+            ("order-reminders", self.order_reminders.run(settings.order_check_interval_seconds)),
             (
                 "application-acks",
                 self.application_acks.run(settings.application_ack_interval_seconds),

@@ -221,8 +221,16 @@ class Conditions(BaseModel):
     primary_care_units: tuple[Label, ...] | None = Field(
         default=None, min_length=1, description="HSA-ids: the patient's unit is one of these."
     )
+    requesters: tuple[Label, ...] | None = Field(
+        default=None,
+        min_length=1,
+        description="HSA-ids: a home-care order's requesting unit is one of these (its answer "
+        "goes back there; docs/orders.md).",
+    )
 
     def hold_for(self, event: CareTransitionEvent) -> bool:
+        if self.requesters is not None and not _requested_by(event, self.requesters):
+            return False
         patient: Patient | None = event.patient
         unit = patient.primary_care_unit if patient is not None else None
         hsa_id = unit.hsa_id if unit is not None else None
@@ -234,6 +242,12 @@ class Conditions(BaseModel):
         if self.protected is not None and self.protected != protected:
             return False
         return self.primary_care_units is None or hsa_id in self.primary_care_units
+
+
+def _requested_by(event: CareTransitionEvent, hsa_ids: tuple[str, ...]) -> bool:
+    order = event.order
+    hsa_id = order.requester.hsa_id if order is not None else None
+    return hsa_id is not None and hsa_id.casefold() in {h.casefold() for h in hsa_ids}
 
 
 class Route(BaseModel):
@@ -397,6 +411,8 @@ FHIR_ONLY_EVENTS = frozenset(
 HOME_CARE_EVENTS = frozenset(
     {EventCode.HOMECARE_ENROLMENT_STARTED, EventCode.HOMECARE_ENROLMENT_ENDED}
 )
+ORDER_EVENTS = frozenset({EventCode.HOMECARE_ORDER, EventCode.HOMECARE_ORDER_ANSWERED})
+"""Home-care orders and their answers (docs/orders.md): routed by the routing file only."""
 HOSPITAL_EVENTS = frozenset(
     {
         EventCode.ADMISSION,
