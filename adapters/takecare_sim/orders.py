@@ -42,7 +42,7 @@ class Unit:
 
 PRIVATE_HEALTH_CENTRE = Unit("SE5566778899-VCH01", "Vårdcentralen Hemse (privat)")
 PRIVATE_FACILITY = "VC_HEMSE_PRIVAT"
-HOSPITAL_WARD = Unit("SE2321000222-7M05", "Avd 5 Medicin, Visby lasarett")
+HOSPITAL_WARD = Unit("SE2321000040-W001", "Medicinavdelning 1, Visby lasarett")
 HOME_CARE = Unit("SE2321000040-H001", "Hemsjukvården Visby")
 
 
@@ -167,9 +167,7 @@ def order_er7(order: Order, sender: Sender, control_id: str) -> str:
     return "\r".join(segments) + "\r"
 
 
-async def send_order_mllp(
-    order: Order, host: str, port: int, sender: Sender | None = None
-) -> Ack:
+async def send_order_mllp(order: Order, host: str, port: int, sender: Sender | None = None) -> Ack:
     """Send the order as REF^I12 over MLLP; the bridge's ACK."""
     control_id = f"REF{uuid.uuid4().hex[:16].upper()}"
     async with MllpClient(host, port) as client:

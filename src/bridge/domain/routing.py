@@ -224,8 +224,8 @@ class Conditions(BaseModel):
     requesters: tuple[Label, ...] | None = Field(
         default=None,
         min_length=1,
-        description="HSA-ids: a home-care order's requesting unit is one of these (its answer "
-        "goes back there; docs/orders.md).",
+        description="HSA-ids (a trailing * matches a beginning): a home-care order's requesting "
+        "unit is one of these (its answer goes back there; docs/orders.md).",
     )
 
     def hold_for(self, event: CareTransitionEvent) -> bool:
@@ -245,9 +245,18 @@ class Conditions(BaseModel):
 
 
 def _requested_by(event: CareTransitionEvent, hsa_ids: tuple[str, ...]) -> bool:
+    """The order's requesting unit is one of ``hsa_ids``; ``SE2321000040-*`` matches every
+    HSA-id with that beginning (e.g. all of one care provider's units)."""
     order = event.order
     hsa_id = order.requester.hsa_id if order is not None else None
-    return hsa_id is not None and hsa_id.casefold() in {h.casefold() for h in hsa_ids}
+    if hsa_id is None:
+        return False
+    wanted = hsa_id.casefold()
+    for pattern in (h.casefold() for h in hsa_ids):
+        prefix = pattern.removesuffix("*")
+        if wanted == pattern or (prefix != pattern and wanted.startswith(prefix)):
+            return True
+    return False
 
 
 class Route(BaseModel):
