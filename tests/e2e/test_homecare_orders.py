@@ -11,6 +11,10 @@ as the municipality's alert channel. Both runtime modes.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -54,6 +58,7 @@ class World:
     hospital: RunningTakeCare
     private_centre: RunningTakeCare
     alerts: WebhookSink
+    database_url: str
 
 
 def _routing(
@@ -142,7 +147,7 @@ async def world(
     clock = ManualClock(START)
     async with running_bridge(settings, bridge=Bridge(settings, clock=clock)) as bridge:
         treserva.bridge_link.point_at(f"{bridge.base_url}/fhir")
-        yield World(bridge, clock, treserva, *referrers, alerts)
+        yield World(bridge, clock, treserva, *referrers, alerts, settings.database_url)
 
 
 async def _get(base_url: str, path: str) -> list[dict[str, Any]]:
@@ -261,6 +266,29 @@ async def test_orders_reach_treserva_answers_reach_referrers_and_silence_is_remi
         "answered_late": 0,
     }
     assert (await audit.verify(world.bridge.bridge.db)).ok
+
+    # And the operators' command line lists them, the reminded one marked, patients masked
+    listed_json = json.loads(await asyncio.to_thread(_cli, world.database_url, "list", "--json"))
+    assert {o["order_id"]: o["status"] for o in listed_json} == {
+        k: v.status for k, v in listed.items()
+    }
+    [reminded] = [o for o in listed_json if o["reminded_at"] is not None]
+    assert reminded["order_id"] == silent.order_id
+    assert ELSA not in json.dumps(listed_json) and KARL not in json.dumps(listed_json)
+
+
+def _cli(database_url: str, *arguments: str) -> str:
+    bridge_cli = Path(sys.executable).with_name("bridge")
+    done = subprocess.run(
+        [str(bridge_cli), "orders", *arguments],
+        env={**os.environ, "BRIDGE_DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def _reminders(sink: WebhookSink) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ from bridge.entrypoints import (
     cli_deviations,
     cli_indicators,
     cli_messages,
+    cli_orders,
     cli_users,
 )
 from bridge.entrypoints.cli_output import AsJson
@@ -42,6 +43,7 @@ app.add_typer(cli_users.app, name="users")
 app.add_typer(cli_contract.app, name="contract")
 app.add_typer(cli_deviations.app, name="deviations")
 app.add_typer(cli_indicators.app, name="indicators")
+app.add_typer(cli_orders.app, name="orders")
 
 
 def _print_version(value: bool) -> None:
