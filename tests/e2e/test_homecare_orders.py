@@ -297,3 +297,59 @@ def _reminders(sink: WebhookSink) -> list[dict[str, Any]]:
         for body in sink.received
         if str(body.get("key", "")).startswith("order-unanswered:") and body["status"] == "firing"
     ]
+
+
+async def test_a_question_closes_the_deadline_a_completed_order_restarts_it_and_an_answer_resolves_its_reminder(  # noqa: E501
+    world: World,
+) -> None:
+    # Given an order from the private centre, and home care asking for more information
+    order = new_order(ELSA, PRIVATE_HEALTH_CENTRE, "Insulin")
+    base = f"{world.bridge.base_url}/fhir"
+    assert await send_order_fhir(order, base, PRIVATE_FACILITY) == "ok"
+
+    async def at_treserva() -> bool:
+        return bool(await _get(world.treserva.base_url, "/api/orders"))
+
+    await wait_until(at_treserva, within=20, what="the order at Treserva")
+    question = {"decision": "need-more-information", "reason": "Ange dos och tider"}
+    await _answer(world.treserva, order.order_id, question)
+
+    async def centre_answers() -> list[dict[str, Any]]:
+        return await _get(world.private_centre.base_url, "/api/order-answers")
+
+    async def answers(count: int) -> bool:
+        return len(await centre_answers()) == count
+
+    await wait_until(lambda: answers(1), within=20, what="the question at the centre")
+    assert (await centre_answers())[0]["status"] == "on-hold"
+
+    # When the first deadline passes: the question closed it, no reminder
+    world.clock.advance(timedelta(hours=49))
+    await asyncio.sleep(0.3)
+    assert _reminders(world.alerts) == []
+
+    # When the centre sends the order again, completed, and nobody answers for 48 h
+    assert await send_order_fhir(order, base, PRIVATE_FACILITY) == "ok"
+    resent = world.clock.now()
+    world.clock.set(resent + timedelta(hours=47))
+    await asyncio.sleep(0.3)
+    assert _reminders(world.alerts) == []
+    world.clock.set(resent + timedelta(hours=48, minutes=1))
+    await wait_until(lambda: bool(_reminders(world.alerts)), within=10, what="the reminder")
+    [reminder] = _reminders(world.alerts)
+
+    # And home care then accepts it
+    await _answer(world.treserva, order.order_id, {"decision": "accepted"})
+
+    # Then the referrer hears it, the reminder is resolved, and the order is accepted
+    await wait_until(lambda: answers(2), within=20, what="the acceptance at the centre")
+    assert (await centre_answers())[0]["status"] == "accepted"
+    await wait_until(
+        lambda: world.alerts.about(reminder["key"]) == ["firing", "resolved"],
+        within=10,
+        what="the reminder resolved",
+    )
+    [listed] = await list_orders(world.bridge.bridge.db)
+    assert (listed.order_id, listed.status) == (order.order_id, "accepted")
+    counts = await count_orders(world.bridge.bridge.db, START, resent + timedelta(days=3), resent)
+    assert (counts.sent, counts.accepted, counts.unanswered_past_deadline) == (1, 1, 0)
