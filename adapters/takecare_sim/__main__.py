@@ -4,6 +4,9 @@ python -m takecare_sim                                 # admissions (ADT^A01), 1
 python -m takecare_sim --mode episodes --episodes 20 --seed 7 --rate 5
 python -m takecare_sim --mode episodes --receive       # and receive what the bridge sends
 python -m takecare_sim --mode receive                  # only receive (HTTP 8082, MLLP 2576)
+python -m takecare_sim --mode order --format hl7v2     # one home-care order, REF^I12 over MLLP
+python -m takecare_sim --mode order --as private-centre --receive \
+    --receive-http-port 8083 --receive-mllp-port 2578  # Vårdcentralen Hemse (privat), FHIR
 """
 
 from __future__ import annotations
@@ -17,6 +20,14 @@ import os
 from bridge.domain.identifiers import mask
 from takecare_sim.credentials import ClientCredentials
 from takecare_sim.episode_sender import run_episodes
+from takecare_sim.orders import (
+    HOSPITAL_WARD,
+    PRIVATE_FACILITY,
+    PRIVATE_HEALTH_CENTRE,
+    new_order,
+    send_order_fhir,
+    send_order_mllp,
+)
 from takecare_sim.receiver import receiving
 from takecare_sim.sender import SendOptions, SentNotice, run
 
@@ -26,8 +37,19 @@ def _arguments() -> argparse.Namespace:
         prog="takecare_sim", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument(
-        "--mode", choices=("admissions", "episodes", "receive"), default="admissions"
+        "--mode", choices=("admissions", "episodes", "receive", "order"), default="admissions"
     )
+    parser.add_argument(
+        "--as",
+        dest="referrer",
+        choices=("takecare", "private-centre"),
+        default="takecare",
+        help="order mode: who orders (the private centre speaks FHIR only)",
+    )
+    parser.add_argument("--format", choices=("hl7v2", "fhir"), default="hl7v2")
+    parser.add_argument("--fhir-url", default=None, help="the bridge's FHIR base")
+    parser.add_argument("--personnummer", default="194403129804", help="order mode: synthetic")
+    parser.add_argument("--description", default="Såromläggning tre gånger i veckan")
     parser.add_argument("--host", default="127.0.0.1", help="the bridge's host")
     parser.add_argument("--port", type=int, default=2575, help="the bridge's MLLP port")
     parser.add_argument("--transport", choices=("mllp", "http"), default="mllp")
@@ -80,7 +102,24 @@ def _report(notice: SentNotice) -> None:
     )
 
 
+async def _order(arguments: argparse.Namespace) -> None:
+    """One home-care order (docs/orders.md); its answer arrives at the receiver."""
+    private = arguments.referrer == "private-centre"
+    unit = PRIVATE_HEALTH_CENTRE if private else HOSPITAL_WARD
+    order = new_order(arguments.personnummer, unit, arguments.description)
+    if private or arguments.format == "fhir":
+        base = arguments.fhir_url or f"http://{arguments.host}:8080/fhir"
+        facility = PRIVATE_FACILITY if private else "VISBY_LAS"
+        outcome = await send_order_fhir(order, base, facility) or "refused"
+    else:
+        outcome = (await send_order_mllp(order, arguments.host, arguments.port)).code
+    print(f"order {order.order_id} from {unit.name} for {mask(order.personnummer)}: {outcome}")
+
+
 async def _send(arguments: argparse.Namespace) -> None:
+    if arguments.mode == "order":
+        await _order(arguments)
+        return
     options = SendOptions(
         arguments.host,
         arguments.port,

@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from takecare_sim.inbox import Inbox
 from takecare_sim.inbox_page import render_inbox
 from takecare_sim.mllp_listener import MllpListener
+from takecare_sim.orders import read_answer
 from takecare_sim.reception import (
     UnreadableMessageError,
     operation_outcome,
@@ -53,6 +54,12 @@ def create_receiver_app(inbox: Inbox) -> FastAPI:
     @app.get("/api/inbox", tags=["api"])
     async def items(limit: int | None = Query(default=None, ge=0)) -> list[dict[str, Any]]:
         return [item.as_json() for item in inbox.items(limit)]
+
+    @app.get("/api/order-answers", tags=["api"])
+    async def order_answers() -> list[dict[str, Any]]:
+        """Answers to home-care orders this unit sent, newest first (docs/orders.md)."""
+        found = (read_answer(item) for item in inbox.items())
+        return [answer.as_json() for answer in found if answer is not None]
 
     @app.delete("/api/inbox", status_code=204, tags=["api"])
     async def clear() -> None:

@@ -1,5 +1,6 @@
 """The Treserva simulator's HTTP surface: FHIR messaging, the inbox API, faults, a worklist,
-and home-care enrolments sent to the bridge (``POST /api/enrolments``)."""
+home-care enrolments sent to the bridge (``POST /api/enrolments``), and answers to home-care
+orders (``GET /api/orders``, ``POST /api/orders/{order_id}/answer``, the page ``/orders``)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from treserva_sim.bridge_link import BridgeLink
 from treserva_sim.enrolments import EnrolmentRequest, Enrolments, NothingToEndError
 from treserva_sim.fhir import operation_outcome
 from treserva_sim.inbox import Inbox
+from treserva_sim.orders import AnswerRequest, Orders, UnknownOrderError, render_orders
 from treserva_sim.reception import FHIR_JSON, Delivery, Reception
 from treserva_sim.settings import Faults, FaultsUpdate, TreservaSettings
 from treserva_sim.worklist import render_worklist
@@ -106,6 +108,33 @@ def _enrolment_router(enrolments: Enrolments, link: BridgeLink) -> APIRouter:
     return router
 
 
+def _order_router(orders: Orders, link: BridgeLink) -> APIRouter:
+    router = APIRouter(tags=["orders"])
+
+    @router.get("/api/orders")
+    async def received_orders() -> list[dict[str, Any]]:
+        """Home-care orders received, newest first, each with the answer sent (or null)."""
+        return orders.as_json()
+
+    @router.post("/api/orders/{order_id}/answer")
+    async def answer_order(order_id: str, body: AnswerRequest, request: Request) -> JSONResponse:
+        """Accept, reject (reason required) or ask for more information (reason required)."""
+        if not link.enabled:
+            return JSONResponse({"detail": "no bridge_url is set"}, status_code=409)
+        link.endpoint = f"{request.base_url}fhir"
+        try:
+            sent = await orders.answer(order_id, body)
+        except UnknownOrderError as error:
+            return JSONResponse({"detail": str(error)}, status_code=404)
+        return JSONResponse(sent.as_json(), status_code=200 if sent.posted.ok else 502)
+
+    @router.get("/orders", response_class=HTMLResponse)
+    async def orders_page() -> HTMLResponse:
+        return HTMLResponse(render_orders(orders.as_json()))
+
+    return router
+
+
 def _page_router(reception: Reception) -> APIRouter:
     router = APIRouter()
 
@@ -126,6 +155,7 @@ def create_app(settings: TreservaSettings | None = None) -> FastAPI:
     link = BridgeLink(settings.bridge_url, settings.facility, own_endpoint, reception.stats)
     reception.on_filed = lambda notice: link.send_receipt(str(notice.header["id"]))
     enrolments = Enrolments(link, inbox, reception.stats, settings.seed)
+    orders = Orders(inbox, link)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -144,10 +174,12 @@ def create_app(settings: TreservaSettings | None = None) -> FastAPI:
     app.state.reception = reception
     app.state.link = link
     app.state.enrolments = enrolments
+    app.state.orders = orders
     for router in (
         _fhir_router(reception, link),
         _api_router(reception),
         _enrolment_router(enrolments, link),
+        _order_router(orders, link),
         _page_router(reception),
     ):
         app.include_router(router)

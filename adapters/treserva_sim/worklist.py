@@ -31,6 +31,7 @@ _EVENT_LABELS = {
     "sip-plan-updated": "SIP plan updated",
     "sip-plan-closed": "SIP plan closed",
     "patient-demographics-changed": "Patient demographics changed (ändrade personuppgifter)",
+    "homecare-order": "Home-care order (beställning)",
 }
 
 
@@ -124,7 +125,8 @@ def render_worklist(items: list[InboxItem], total: int) -> str:
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta http-equiv="refresh" content="5"><title>Treserva simulator — worklist</title>'
         f"<style>{_STYLE}</style></head><body><h1>Home care worklist</h1>"
-        f'<p class="meta">Treserva simulator · {total} notices filed · newest first</p>'
+        f'<p class="meta">Treserva simulator · {total} notices filed · newest first · '
+        '<a href="/orders">Home-care orders (beställningar): answer them</a></p>'
         f"<table><thead><tr>{head}</tr></thead><tbody>{rows or empty}</tbody></table>"
         "</body></html>"
     )

@@ -19,11 +19,13 @@ from bridge.connectors.port import Connector
 from bridge.domain.hl7.ack import AckIdentity
 from bridge.domain.hl7.ack_policy import AckContext
 from bridge.domain.model import EventCode
+from bridge.domain.orders import OrderDeadlinePolicy
 from bridge.domain.routing import RetrySettings, RoutingTable
 from bridge.routing_file import load_routing
 from bridge.service.care.content_checks import ContentChecks
 from bridge.service.care.deviations import DeadlineMonitor, Deviations, load_rule_book
 from bridge.service.care.indicators import Indicators
+from bridge.service.care.orders import OrderReminders, order_indicators
 from bridge.service.care.reported_deviations import ReportedDeviations
 from bridge.service.care.worklist import Worklist, load_organisations
 from bridge.service.clock import Clock, SystemClock
@@ -85,6 +87,9 @@ class Bridge:
             "http": HttpConnector(settings.delivery_timeout_seconds),
             "mllp": MllpConnector(settings.delivery_timeout_seconds),
         }
+        self.order_policy = OrderDeadlinePolicy(
+            settings.order_answer_hours, settings.order_answer_working_days
+        )
         self.acceptor = Acceptor(
             self.db,
             self.routing,
@@ -92,6 +97,7 @@ class Bridge:
             self.clock,
             settings.patient_key,
             max_batch=settings.accept_batch_max,
+            order_policy=self.order_policy,
         )
         # One breaker per destination, shared: the worker feeds it, the relay obeys it. It
         # probes at least as often as the shortest backoff cap, so a recovered destination is
@@ -178,9 +184,13 @@ class Bridge:
         self.indicators = Indicators(
             self.db, self.clock, self.rule_book, self.reported_deviations.entries
         )
+        self.indicators.sources.append(order_indicators(self.db))
         self.content_checks = ContentChecks(self.db, self.clock, self.reported_deviations)
         self.retention = Retention(
             self.db, self.clock, policy_from(settings), watch_days=self.rule_book.watch_days
+        )
+        self.order_reminders = OrderReminders(
+            self.db, self.clock, self.order_policy, on_alert=(self.alert_dispatcher.wakeup,)
         )
         self._consumers: list[Consumer] = []
         self._tasks: list[asyncio.Task[Any]] = []
@@ -222,6 +232,7 @@ class Bridge:
             ("alert-rules", self.alert_rules.run(settings.alert_check_interval_seconds)),
             ("deadline-check", self.deadlines.run(settings.deadline_check_interval_seconds)),
             ("content-check", self.content_checks.run(settings.deadline_check_interval_seconds)),
+            ("order-reminders", self.order_reminders.run(settings.order_check_interval_seconds)),
             (
                 "application-acks",
                 self.application_acks.run(settings.application_ack_interval_seconds),

@@ -318,6 +318,11 @@ class Settings(BaseSettings):
     retention_interval_seconds: float = Field(
         default=86_400.0, ge=0, description="How often serve prunes; 0: never (bridge prune)."
     )
+    # Home-care orders (docs/orders.md): how long the municipality has to answer, and how often
+    # unanswered orders are looked for. Working days (Monday–Friday) win over hours when set.
+    order_answer_hours: float = Field(default=48.0, gt=0)
+    order_answer_working_days: int | None = Field(default=None, ge=1)
+    order_check_interval_seconds: float = Field(default=60.0, gt=0)
 
     @model_validator(mode="after")
     def _lease_outlasts_a_delivery(self) -> Settings:

@@ -4,7 +4,7 @@ the FHIR/HL7 property tests; the tests here check the strategies themselves.
 Text is what both formats carry unchanged: trimmed, not empty, any letters, digits, punctuation
 and symbols (delimiters and escape characters included). ``events("hl7")`` keeps to what HL7 v2
 has a place for (docs/mapping.md): no SIP plans, no ``occurred_at`` on SIU or ACK, no stay on a
-home-care enrolment, no ward code on the primary care unit.
+home-care enrolment or an order, no ward code on the primary care unit.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from bridge.domain.model import (
     Encounter,
     EventCode,
     HomeCareEnrolment,
+    HomeCareOrder,
     HumanName,
     MessageOrigin,
     Participant,
@@ -240,6 +241,22 @@ def home_cares(status: str) -> st.SearchStrategy[HomeCareEnrolment]:
     )
 
 
+@st.composite
+def orders(draw: st.DrawFn, statuses: tuple[str, ...]) -> HomeCareOrder:
+    status = draw(st.sampled_from(statuses))
+    needs_reason = status in ("rejected", "on-hold")
+    return HomeCareOrder(
+        order_id=draw(word),
+        status=status,
+        service=draw(st.sampled_from(["hemsjukvard", "hemtjanst"])),
+        requester=draw(units()),
+        performer=draw(st.none() | units()),
+        description=draw(optional(phrase)),
+        authored_at=draw(optional(moments)),
+        reason=draw(phrase if needs_reason else optional(phrase)),
+    )
+
+
 def receipts(fmt: Format) -> st.SearchStrategy[Receipt]:
     # Personnummer-shaped numbers are masked in every text the bridge writes.
     texts = paragraph.filter(lambda text: mask_in_text(text) == text)
@@ -264,10 +281,10 @@ def events(draw: st.DrawFn, fmt: Format, codes: list[EventCode] | None = None) -
     fields["patient"] = draw(patients(fmt))
     part = REQUIRED_PART.get(code)
     status = EXPECTED_STATUS.get(code, ("",))
-    hl7_siu = fmt == "hl7" and part == "sip_meeting"
+    hl7_siu = fmt == "hl7" and part in ("sip_meeting", "order")  # SIU and REF/RRI: no EVN
     fields["occurred_at"] = None if hl7_siu else draw(optional(moments))
     about_patient = code is EventCode.PATIENT_DEMOGRAPHICS_CHANGED  # no stay (the model says)
-    if not (fmt == "hl7" and part == "home_care") and not about_patient:
+    if not (fmt == "hl7" and part in ("home_care", "order")) and not about_patient:
         fields["encounter"] = draw(optional(encounters))
         fields["admission_info"] = draw(optional(admission_infos))
     if code is EventCode.ESTIMATED_DISCHARGE_CHANGED:
@@ -282,6 +299,8 @@ def events(draw: st.DrawFn, fmt: Format, codes: list[EventCode] | None = None) -
         fields["sip_plan"] = draw(sip_plans(status))
     elif part == "home_care":
         fields["home_care"] = draw(home_cares(status[0]))
+    elif part == "order":
+        fields["order"] = draw(orders(status))
     return CareTransitionEvent(**fields)
 
 

@@ -55,18 +55,27 @@ def test_the_documented_example_loads() -> None:
         "treserva",
         "takecare-primary-care",
         "takecare",
+        "vc-hemse-privat",
     ]
     primary_care = routing.destination("takecare-primary-care")
     assert (primary_care.format, primary_care.transport) == (
         PayloadFormat.HL7V2,
         TransportKind.MLLP,
     )
-    home_care_route, primary_care_route, enrolment_route = routing.routes
+    home_care_route, primary_care_route, enrolment_route, *order_routes = routing.routes
     assert home_care_route.events == HOSPITAL_EVENTS
     assert primary_care_route.conditions.has_primary_care_unit is True
     assert enrolment_route.source == "treserva"
     assert EventCode.HOMECARE_ENROLMENT_STARTED in enrolment_route.events
     assert routing.destination("treserva").receipt_timeout_seconds == 900
+    # And home-care orders go to Treserva, each answer back to the unit that ordered
+    assert [r.destinations for r in order_routes] == [
+        ("treserva",),
+        ("treserva",),
+        ("takecare-primary-care",),
+        ("vc-hemse-privat",),
+    ]
+    assert order_routes[3].conditions.requesters == ("SE5566778899-VCH01",)
 
 
 def test_without_a_file_the_default_route_is_used(tmp_path: Path) -> None:

@@ -196,6 +196,22 @@ DEFINITIONS += (
         for category, (swedish, english) in CATEGORIES.items()
     ),
 )
+DEFINITIONS += (
+    Definition(
+        "orders-rejected",
+        "Home-care orders rejected",
+        "%",
+        "Home-care orders (beställning av hemsjukvård/hemtjänst) sent in the period and "
+        "accepted or rejected: share the municipality rejected (docs/orders.md).",
+    ),
+    Definition(
+        "orders-unanswered-past-deadline",
+        "Home-care orders unanswered past their deadline",
+        "{order}",
+        "Home-care orders sent in the period that had no answer when their answer deadline "
+        "passed and still have none (docs/orders.md).",
+    ),
+)
 DEFINITION = {definition.id: definition for definition in DEFINITIONS}
 
 

@@ -55,6 +55,8 @@ class EventCode(StrEnum):
     RECEIPT = "receipt"
     DEVIATION = "deviation"
     PATIENT_DEMOGRAPHICS_CHANGED = "patient-demographics-changed"
+    HOMECARE_ORDER = "homecare-order"
+    HOMECARE_ORDER_ANSWERED = "homecare-order-answered"
 
 
 class SecurityLabel(StrEnum):
@@ -325,6 +327,34 @@ class HomeCareEnrolment(_Frozen):
     managing_unit: CareUnit | None = None
 
 
+OrderStatus = Literal["requested", "accepted", "rejected", "on-hold"]
+"""FHIR Task.status of a home-care order: sent, or the municipality's answer (``on-hold``:
+more information needed)."""
+OrderService = Literal["hemsjukvard", "hemtjanst"]
+
+
+class HomeCareOrder(_Frozen):
+    """A beställning/remiss of home health care or home help: FHIR ServiceRequest + Task, HL7 v2
+    REF^I12 (the order) / RRI^I12 (the answer). docs/orders.md."""
+
+    order_id: str = Field(min_length=1, max_length=64)
+    status: OrderStatus = "requested"
+    service: OrderService = "hemsjukvard"
+    requester: CareUnit = Field(description="The referring unit; its answer goes back there.")
+    performer: CareUnit | None = Field(default=None, description="The municipal unit asked.")
+    description: str | None = Field(default=None, description="What is asked for, free text.")
+    authored_at: datetime | None = None
+    reason: str | None = Field(default=None, description="Why rejected / what is missing.")
+
+    @model_validator(mode="after")
+    def _answer_has_reason(self) -> HomeCareOrder:
+        if self.requester.hsa_id is None and self.requester.name is None:
+            raise ValueError("an order's requester needs an HSA-id or a name")
+        if self.status in ("rejected", "on-hold") and self.reason is None:
+            raise ValueError(f"an order answered {self.status} needs a reason")
+        return self
+
+
 ReceiptCode = Literal["ok", "transient-error", "fatal-error"]
 
 
@@ -361,6 +391,7 @@ class CareTransitionEvent(_Frozen):
     sip_meeting: SipMeeting | None = None
     sip_plan: SipPlan | None = None
     home_care: HomeCareEnrolment | None = None
+    order: HomeCareOrder | None = None
     receipt: Receipt | None = None
 
     @model_validator(mode="after")
@@ -423,6 +454,8 @@ REQUIRED_PART: dict[EventCode, str] = {
     EventCode.SIP_PLAN_CLOSED: "sip_plan",
     EventCode.HOMECARE_ENROLMENT_STARTED: "home_care",
     EventCode.HOMECARE_ENROLMENT_ENDED: "home_care",
+    EventCode.HOMECARE_ORDER: "order",
+    EventCode.HOMECARE_ORDER_ANSWERED: "order",
     EventCode.RECEIPT: "receipt",
 }
 """The part of :class:`CareTransitionEvent` each event kind must carry (others: none extra)."""
@@ -439,6 +472,8 @@ EXPECTED_STATUS: dict[EventCode, tuple[str, ...]] = {
     EventCode.SIP_PLAN_CLOSED: ("completed", "revoked"),
     EventCode.HOMECARE_ENROLMENT_STARTED: ("active",),
     EventCode.HOMECARE_ENROLMENT_ENDED: ("finished",),
+    EventCode.HOMECARE_ORDER: ("requested",),
+    EventCode.HOMECARE_ORDER_ANSWERED: ("accepted", "rejected", "on-hold"),
 }
 """The status the event's part must have: the event code and the part can never disagree."""
 

@@ -228,8 +228,16 @@ class Conditions(BaseModel):
     primary_care_units: tuple[Label, ...] | None = Field(
         default=None, min_length=1, description="HSA-ids: the patient's unit is one of these."
     )
+    requesters: tuple[Label, ...] | None = Field(
+        default=None,
+        min_length=1,
+        description="HSA-ids (a trailing * matches a beginning): a home-care order's requesting "
+        "unit is one of these (its answer goes back there; docs/orders.md).",
+    )
 
     def hold_for(self, event: CareTransitionEvent) -> bool:
+        if self.requesters is not None and not _requested_by(event, self.requesters):
+            return False
         patient: Patient | None = event.patient
         unit = patient.primary_care_unit if patient is not None else None
         hsa_id = unit.hsa_id if unit is not None else None
@@ -241,6 +249,21 @@ class Conditions(BaseModel):
         if self.protected is not None and self.protected != protected:
             return False
         return self.primary_care_units is None or hsa_id in self.primary_care_units
+
+
+def _requested_by(event: CareTransitionEvent, hsa_ids: tuple[str, ...]) -> bool:
+    """The order's requesting unit is one of ``hsa_ids``; ``SE2321000040-*`` matches every
+    HSA-id with that beginning (e.g. all of one care provider's units)."""
+    order = event.order
+    hsa_id = order.requester.hsa_id if order is not None else None
+    if hsa_id is None:
+        return False
+    wanted = hsa_id.casefold()
+    for pattern in (h.casefold() for h in hsa_ids):
+        prefix = pattern.removesuffix("*")
+        if wanted == pattern or (prefix != pattern and wanted.startswith(prefix)):
+            return True
+    return False
 
 
 class Route(BaseModel):
@@ -419,6 +442,8 @@ FHIR_ONLY_EVENTS = frozenset(
 HOME_CARE_EVENTS = frozenset(
     {EventCode.HOMECARE_ENROLMENT_STARTED, EventCode.HOMECARE_ENROLMENT_ENDED}
 )
+ORDER_EVENTS = frozenset({EventCode.HOMECARE_ORDER, EventCode.HOMECARE_ORDER_ANSWERED})
+"""Home-care orders and their answers (docs/orders.md): routed by the routing file only."""
 HOSPITAL_EVENTS = frozenset(
     {
         EventCode.ADMISSION,

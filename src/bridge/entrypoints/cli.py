@@ -23,6 +23,7 @@ from bridge.entrypoints import (
     cli_indicators,
     cli_keys,
     cli_messages,
+    cli_orders,
     cli_prune,
     cli_reprocess,
     cli_routes,
@@ -55,6 +56,7 @@ app.command("reprocess")(cli_reprocess.reprocess)
 app.command("prune")(cli_prune.prune)
 cli_deliveries.app.command("resend")(cli_reprocess.resend)
 app.add_typer(cli_coordinators.app, name="coordinators")
+app.add_typer(cli_orders.app, name="orders")
 
 
 def _print_version(value: bool) -> None:

@@ -13,6 +13,7 @@ Tables:
 - ``care_episodes``, ``care_episode_notices``, ``homecare_enrolments``, ``deviations``,
   ``deviation_notes``: hospital stays followed through their notices, home-care enrolments per
   system, collaboration deviations and what people wrote on them (docs/deadlines.md).
+- ``homecare_orders``: home-care orders, their answers, deadlines and reminders (docs/orders.md).
 """
 
 from __future__ import annotations
@@ -357,6 +358,36 @@ class HomeCareEnrolmentRow(Base):
     started_at: Mapped[datetime] = mapped_column()
     ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
     last_message_id: Mapped[str] = mapped_column(String(36))
+    updated_at: Mapped[datetime] = mapped_column()
+
+
+class HomeCareOrderRow(Base):
+    """A home-care order (beställning) and its answer: the state its deadline is judged by
+    (docs/orders.md). One row per requesting unit and order id."""
+
+    __tablename__ = "homecare_orders"
+    __table_args__ = (
+        UniqueConstraint("requester_key", "order_id", name="uq_homecare_orders_once"),
+        Index("ix_homecare_orders_due", "status", "deadline_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    requester_key: Mapped[str] = mapped_column(String(200))
+    order_id: Mapped[str] = mapped_column(String(64))
+    requester_hsa_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    requester_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    service: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(64))
+    patient_key: Mapped[str] = mapped_column(String(64), index=True)
+    patient_masked: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    sent_at: Mapped[datetime] = mapped_column(index=True)
+    deadline_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    reminded_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    order_message_id: Mapped[str] = mapped_column(String(36))
+    answer_message_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     updated_at: Mapped[datetime] = mapped_column()
 
 

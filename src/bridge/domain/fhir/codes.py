@@ -42,6 +42,8 @@ CAREPLAN_PROFILE = f"{EXTENSION_BASE}bridge-careplan"
 CARETEAM_PROFILE = f"{EXTENSION_BASE}bridge-careteam"
 CONSENT_PROFILE = f"{EXTENSION_BASE}bridge-consent"
 EPISODE_OF_CARE_PROFILE = f"{EXTENSION_BASE}bridge-episode-of-care"
+SERVICE_REQUEST_PROFILE = f"{EXTENSION_BASE}bridge-homecare-service-request"
+TASK_PROFILE = f"{EXTENSION_BASE}bridge-homecare-order-task"
 
 ESTIMATED_DISCHARGE_URL = f"{EXTENSION_BASE}estimated-discharge-date"
 HOUSING_SITUATION_URL = f"{EXTENSION_BASE}housing-situation"
@@ -57,6 +59,8 @@ NAMING_SYSTEM_BASE = f"{CANONICAL_BASE}NamingSystem/"
 SIP_MEETING_ID_SYSTEM = f"{NAMING_SYSTEM_BASE}sip-meeting-id"
 SIP_PLAN_ID_SYSTEM = f"{NAMING_SYSTEM_BASE}sip-plan-id"
 HOMECARE_EPISODE_ID_SYSTEM = f"{NAMING_SYSTEM_BASE}homecare-episode-id"
+HOMECARE_ORDER_ID_SYSTEM = f"{NAMING_SYSTEM_BASE}homecare-order-id"
+HOMECARE_SERVICE_SYSTEM = f"{CANONICAL_BASE}CodeSystem/homecare-service"
 RESPONSIBLE_PARTY_SYSTEM = f"{CANONICAL_BASE}CodeSystem/responsible-party"
 
 ACT_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
@@ -205,6 +209,18 @@ EVENT_DEFINITIONS: dict[EventCode, EventDefinition] = {
         "(HL7 v2 ADT^A08 without an estimated discharge date); forwarded by the routing file's "
         "rule, by default only for a patient with an open stay or home-care enrolment. "
         "Swedish: ändrade personuppgifter.",
+    ),
+    EventCode.HOMECARE_ORDER: EventDefinition(
+        "Home-care order",
+        "Hospital or primary care (private units too) orders home health care or home help "
+        "from the municipality: a ServiceRequest and a Task with status requested. Swedish: "
+        "beställning/remiss av hemsjukvård eller hemtjänst.",
+    ),
+    EventCode.HOMECARE_ORDER_ANSWERED: EventDefinition(
+        "Home-care order answered",
+        "The municipality's answer to a home-care order: Task.status accepted, rejected or "
+        "on-hold (more information needed), Task.statusReason the reason; routed back to the "
+        "referring unit. Swedish: svar på beställning.",
     ),
 }
 

@@ -25,6 +25,7 @@ from bridge.domain.fhir import codes
 from bridge.domain.fhir.bundle_index import BundleIndex
 from bridge.domain.fhir.datetimes import parse_datetime
 from bridge.domain.fhir.home_care import read_episode_of_care
+from bridge.domain.fhir.home_care_order import read_order
 from bridge.domain.fhir.merge import read_merge
 from bridge.domain.fhir.read_encounter import extension_map, read_encounter
 from bridge.domain.fhir.read_patient import read_patient
@@ -191,6 +192,13 @@ def _part(event: EventCode, index: BundleIndex, header: Json, patient_at: int) -
             return {"merge": read_merge(index, patient_at)}
         except ValidationError as error:
             raise MessageRejected(model_problem(error), index.path(patient_at)) from None
+    if part == "order":
+        task_at = _focus_of_type(index, header, "Task")
+        try:
+            return {"order": read_order(index, task_at, None)}
+        except ValidationError as error:
+            where = index.path(task_at) if task_at is not None else "Bundle.entry"
+            raise MessageRejected(model_problem(error), where) from None
     resource_type, reader = _PART_RESOURCES[part]
     position = _focus_of_type(index, header, resource_type)
     if position is None:

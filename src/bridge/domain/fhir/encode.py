@@ -20,6 +20,7 @@ from bridge.domain.fhir import codes
 from bridge.domain.fhir.datetimes import format_datetime
 from bridge.domain.fhir.entries import EntryIds, Json, entry
 from bridge.domain.fhir.home_care import write_episode_of_care
+from bridge.domain.fhir.home_care_order import write_order
 from bridge.domain.fhir.merge import write_merge
 from bridge.domain.fhir.receipt import write_response
 from bridge.domain.fhir.sip_meeting import write_appointment
@@ -94,6 +95,9 @@ def _resources(
     if event.home_care is not None:
         resources.append(write_episode_of_care(event.home_care, ids))
         focus = "EpisodeOfCare"
+    if event.order is not None:
+        resources += write_order(event.order, ids)
+        focus = "Task"
     if event.merge is not None:
         focus = "Patient"
     if event.receipt is not None:

@@ -19,6 +19,7 @@ from bridge.domain.model import (
     Encounter,
     EventCode,
     HomeCareEnrolment,
+    HomeCareOrder,
     HumanName,
     MessageOrigin,
     Participant,
@@ -216,6 +217,24 @@ def home_care_example(
     )
 
 
+def order_example(event: EventCode = EventCode.HOMECARE_ORDER) -> CareTransitionEvent:
+    """The ward orders hemsjukvård for Tolvan before his discharge; home care asks for more
+    information (docs/orders.md). An order has no event time (REF/RRI carry no EVN)."""
+    answered = event is EventCode.HOMECARE_ORDER_ANSWERED
+    order = HomeCareOrder(
+        order_id="ORD-2025-000117",
+        status="on-hold" if answered else "requested",
+        requester=_WARD,
+        performer=_HOME_CARE_UNIT,
+        description="Såromläggning höger underben tre gånger i veckan",
+        authored_at=_local(8, 40, day=5),
+        reason="Ange förbandsmaterial och om patienten kan ta sig till vårdcentralen"
+        if answered
+        else None,
+    )
+    return _notice(event, f"TC-{event.value}", order=order).model_copy(update={"occurred_at": None})
+
+
 def merge_example() -> CareTransitionEvent:
     """A local TakeCare reservnummer replaced by Tolvan's personnummer."""
     prior = PatientIdentifier(
@@ -283,6 +302,8 @@ def example_event(event: EventCode) -> CareTransitionEvent:
         return sip_plan_example(event)
     if event in (EventCode.HOMECARE_ENROLMENT_STARTED, EventCode.HOMECARE_ENROLMENT_ENDED):
         return home_care_example(event)
+    if event in (EventCode.HOMECARE_ORDER, EventCode.HOMECARE_ORDER_ANSWERED):
+        return order_example(event)
     if event is EventCode.PATIENT_MERGE:
         return merge_example()
     if event is EventCode.RECEIPT:

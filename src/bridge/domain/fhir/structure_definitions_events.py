@@ -41,6 +41,8 @@ def event_structure_definitions() -> list[Json]:
         care_team_profile(),
         consent_profile(),
         episode_of_care_profile(),
+        service_request_profile(),
+        order_task_profile(),
     ]  # fmt: skip
 
 
@@ -202,4 +204,46 @@ def episode_of_care_profile() -> Json:
         "bridge-episode-of-care", "BridgeEpisodeOfCare", "Home health care enrolment",
         "Inskrivning i hemsjukvården, Treserva → TakeCare; HL7 v2 ADT^A01/A03 with PV1-10 HHC.",
         "EpisodeOfCare", elements,
+    )  # fmt: skip
+
+
+def service_request_profile() -> Json:
+    elements: list[Json] = [
+        *_identifier("ServiceRequest", codes.HOMECARE_ORDER_ID_SYSTEM,
+                     "The order id (HL7 v2 RF1-6)"),
+        _status("ServiceRequest", ["active", "revoked", "on-hold"],
+                "active (requested, accepted), revoked (rejected) or on-hold"),
+        _patient_reference("ServiceRequest", "subject"),
+        {"id": "ServiceRequest.category", "path": "ServiceRequest.category",
+         "short": "hemsjukvard or hemtjanst (HL7 v2 RF1-3)"},
+        {"id": "ServiceRequest.requester", "path": "ServiceRequest.requester", "min": 1,
+         "short": "The referring unit, by HSA-id (HL7 v2 PRD with PRD-1 RP)"},
+        {"id": "ServiceRequest.performer", "path": "ServiceRequest.performer",
+         "short": "The municipal unit asked (HL7 v2 PRD with PRD-1 RT)"},
+        {"id": "ServiceRequest.note", "path": "ServiceRequest.note",
+         "short": "What is ordered (HL7 v2 NTE with NTE-4 GI)"},
+    ]  # fmt: skip
+    return _structure(
+        "bridge-homecare-service-request", "BridgeHomeCareServiceRequest", "Home-care order",
+        "Beställning av hemsjukvård eller hemtjänst; HL7 v2 REF^I12 (docs/orders.md).",
+        "ServiceRequest", elements,
+    )  # fmt: skip
+
+
+def order_task_profile() -> Json:
+    elements: list[Json] = [
+        *_identifier("Task", codes.HOMECARE_ORDER_ID_SYSTEM, "The order id (HL7 v2 RF1-6)"),
+        _status("Task", ["requested", "accepted", "rejected", "on-hold"],
+                "requested, accepted, rejected or on-hold (need more information); RF1-1"),
+        _patient_reference("Task", "for"),
+        {"id": "Task.focus", "path": "Task.focus", "min": 1, "short": "The ServiceRequest"},
+        {"id": "Task.requester", "path": "Task.requester", "min": 1,
+         "short": "The referring unit, by HSA-id: where the answer goes"},
+        {"id": "Task.statusReason", "path": "Task.statusReason",
+         "short": "Why rejected, or what information is missing (HL7 v2 NTE with NTE-4 GR)"},
+    ]  # fmt: skip
+    return _structure(
+        "bridge-homecare-order-task", "BridgeHomeCareOrderTask", "Home-care order workflow",
+        "The order's state and the municipality's answer; HL7 v2 RRI^I12 (docs/orders.md).",
+        "Task", elements,
     )  # fmt: skip

@@ -29,6 +29,7 @@ from bridge.domain.hl7.profile import (
     version_key,
 )
 from bridge.domain.hl7.receipt import decode_receipt
+from bridge.domain.hl7.referral import REFERRAL_MESSAGES, REFERRAL_TRIGGER, decode_referral
 from bridge.domain.hl7.sip_meeting import decode_sip_meeting
 from bridge.domain.hl7.timestamps import parse_ts
 from bridge.domain.hl7.values import clean
@@ -41,6 +42,7 @@ _ACCEPTED = "; ".join(
     [
         f"ADT^{', '.join(sorted(ADT_TRIGGER_EVENTS))}",
         f"SIU^{', '.join(sorted(SIU_TRIGGER_EVENTS))}",
+        "REF^I12, RRI^I12",
         "ACK",
     ]
 )
@@ -52,6 +54,7 @@ _MODEL_LOCATIONS = {
     "merge": "MRG",
     "sip_meeting": "SCH",
     "home_care": "PV1",
+    "order": "RF1",
     "receipt": "MSA",
 }
 
@@ -83,6 +86,14 @@ def _decode(message: Er7Message, today: date | None) -> CareTransitionEvent:
         return CareTransitionEvent(
             event=event, origin=origin, occurred_at=occurred_at, patient=patient
         )
+    if event in _ORDER_EVENTS:
+        return CareTransitionEvent(
+            event=event,
+            origin=origin,
+            occurred_at=occurred_at,
+            patient=patient,
+            order=decode_referral(message, event),
+        )
     if event in _HOME_CARE_EVENTS:
         return CareTransitionEvent(
             event=event,
@@ -107,6 +118,7 @@ def _decode(message: Er7Message, today: date | None) -> CareTransitionEvent:
 
 _HOME_CARE_EVENTS = frozenset(HOME_CARE_TRIGGER_EVENTS.values())
 _SIU_EVENTS = frozenset(SIU_TRIGGER_EVENTS.values())
+_ORDER_EVENTS = frozenset(REFERRAL_MESSAGES.values())
 
 
 def _has_estimated_discharge(message: Er7Message) -> bool:
@@ -174,6 +186,8 @@ def _event_code(message: Er7Message) -> EventCode:
             event = HOME_CARE_TRIGGER_EVENTS[trigger]
     elif kind == "SIU":
         event = SIU_TRIGGER_EVENTS.get(trigger)
+    elif kind in REFERRAL_MESSAGES and trigger == REFERRAL_TRIGGER:
+        event = REFERRAL_MESSAGES[kind]
     if event is None:
         raise MessageRejected(
             f"{_shown(kind)}^{_shown(trigger)} is not a message the bridge accepts ({_ACCEPTED})",

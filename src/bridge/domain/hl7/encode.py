@@ -23,6 +23,7 @@ from bridge.domain.hl7.profile import (
     version_key,
 )
 from bridge.domain.hl7.receipt import ack_segments
+from bridge.domain.hl7.referral import message_type, referral_head, referral_notes
 from bridge.domain.hl7.segments import esc, join_fields
 from bridge.domain.hl7.sip_meeting import siu_segments
 from bridge.domain.hl7.timestamps import format_ts
@@ -53,6 +54,8 @@ def encode_hl7(
     header = _Header(version, key, control_id, now, receiving_application, receiving_facility)
     if event.event is EventCode.RECEIPT:
         segments = [header.msh(event, "ACK"), *ack_segments(event, key)]
+    elif event.order is not None:
+        segments = _referral(event, header)
     else:
         segments = _notice(event, header)
     return "\r".join(segments) + "\r"
@@ -75,6 +78,22 @@ def _notice(event: CareTransitionEvent, header: _Header) -> list[str]:
         return [msh, evn, *person, pv1_home_care(event.home_care)]
     merge = [mrg(event.merge)] if event.merge is not None else []
     return [msh, evn, *person, *merge, *visit]
+
+
+def _referral(event: CareTransitionEvent, header: _Header) -> list[str]:
+    """REF^I12 / RRI^I12: RF1 and PRD, then the patient, then the notes (docs/orders.md)."""
+    assert event.order is not None
+    patient = _patient(event)
+    kind = message_type(event.event)
+    if header.key < (2, 3, 1):
+        kind = kind.rsplit("^", 1)[0]
+    return [
+        header.msh(event, kind),
+        *referral_head(event.order),
+        seg.pid(patient),
+        *seg.pd1_and_arv(patient, header.key),
+        *referral_notes(event.order),
+    ]
 
 
 def _message(event: CareTransitionEvent) -> tuple[str, str]:

@@ -26,9 +26,10 @@ from bridge.domain.hl7.charsets import decode_er7, decode_er7_tolerant
 from bridge.domain.hl7.decode import decode_hl7
 from bridge.domain.hl7.er7 import split_batch
 from bridge.domain.model import CareTransitionEvent, EventCode
+from bridge.domain.orders import OrderDeadlinePolicy
 from bridge.domain.routing import RoutingTable
 from bridge.domain.sender_identity import PeerIdentity, sender_refusal
-from bridge.service.care import episodes
+from bridge.service.care import episodes, orders
 from bridge.service.care.demographics import read_demographics
 from bridge.service.clock import Clock
 from bridge.service.delivery.group_commit import GroupCommit
@@ -144,8 +145,10 @@ class Acceptor:
         patient_key_secret: str,
         *,
         max_batch: int = 64,
+        order_policy: OrderDeadlinePolicy | None = None,
     ) -> None:
         self._db = db
+        self._order_policy = order_policy or OrderDeadlinePolicy()
         self._routing = routing
         self._encoder = encoder
         self._clock = clock
@@ -356,6 +359,19 @@ class Acceptor:
             ],
             now,
         )
+        placed = [n for n in new if n.item.event.order is not None]
+        if placed:  # home-care orders and answers: their deadlines (docs/orders.md)
+            await orders.track_many(
+                session,
+                [
+                    orders.TrackedOrder(
+                        n.item.event, n.message_id, n.key, n.masked, n.item.inbound.source
+                    )
+                    for n in placed
+                ],
+                now,
+                self._order_policy,
+            )
 
     @staticmethod
     def _message_row(n: _New, now: datetime) -> dict[str, object]:

@@ -1,7 +1,7 @@
 """care coordinators: their scopes, and deviations reported by staff
 
 Revision ID: 0013
-Revises: 0006
+Revises: 0011
 Create Date: 2026-12-02
 
 A coordinator sees the open stays of one organisation's units (``coordinator_scopes``); staff
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0006"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
