@@ -105,7 +105,10 @@ async def test_list_and_show_commands_answer_json(stack: Stack) -> None:
     assert [(u["username"], u["role"]) for u in users] == [("ulf", "viewer")]
     assert datetime.fromisoformat(users[0]["created_at"]).utcoffset() is not None
     assert {"destination": "treserva", "status": "delivered", "count": 1} in summary
-    assert unreceipted == [] and dead == [] and deviations == []
+    assert unreceipted == [] and dead == []
+    # The fixture's admission is old, so the deadline check may have flagged it by now (it runs
+    # every minute): whatever is listed is JSON with the patient masked.
+    assert isinstance(deviations, list) and patient not in json.dumps(deviations)
     assert isinstance(indicators, list)
 
 
