@@ -126,7 +126,7 @@ async def _duplicates_above(treserva: RunningTreserva, count: int) -> bool:
 def _routing(path: Path, address: str) -> Path:
     events = ["admission", "discharge"]
     table = {
-        "destinations": [{"name": "treserva", "address": address, "retry": {"max_attempts": 2}}],
+        "destinations": [{"name": "treserva", "address": address, "retry": {"max_age_seconds": 3}}],
         "routes": [{"events": events, "destinations": ["treserva"]}],
     }
     path.write_text(yaml.safe_dump(table), encoding="utf-8")
