@@ -215,6 +215,7 @@ class Stack:
         env.update(
             {
                 "BRIDGE_DATABASE_URL": self.database_url,
+                "BRIDGE_SESSION_SECRET": "bench-only-session-key-not-for-any-real-bridge",
                 "BRIDGE_HTTP_PORT": str(self.http_ports[number]),
                 "BRIDGE_MLLP_PORT": str(self.mllp_ports[number]),
                 "BRIDGE_PUBLIC_BASE_URL": f"http://127.0.0.1:{self.http_ports[number]}",

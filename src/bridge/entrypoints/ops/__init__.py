@@ -2,7 +2,8 @@
 
 - pages (:mod:`.pages`): overview, messages and their timelines, dead letters, users;
 - ``/ops/api/`` (:mod:`.api`): the same as JSON, in the OpenAPI document;
-- sign-in, roles and CSRF (:mod:`.security`, :mod:`.context`).
+- sign-in, sessions, roles and CSRF (:mod:`.security`, :mod:`.context`), sign-in limits
+  (:mod:`.sign_in_limits`) and OpenID Connect (:mod:`.oidc`).
 
 Nothing under ``/ops/`` but the sign-in page and the static files answers without a session.
 """
@@ -16,6 +17,7 @@ from bridge.bootstrap import Bridge
 from bridge.entrypoints.ops.api import api_router
 from bridge.entrypoints.ops.context import HERE, Ops
 from bridge.entrypoints.ops.indicators import indicators_router
+from bridge.entrypoints.ops.oidc import oidc_router
 from bridge.entrypoints.ops.pages import pages_router
 
 STATIC = {"ops.css": "text/css", "ops.js": "text/javascript"}
@@ -28,6 +30,7 @@ def ops_router(bridge: Bridge) -> APIRouter:
     router.include_router(api_router(ops))
     router.include_router(pages_router(ops))
     router.include_router(indicators_router(ops))
+    router.include_router(oidc_router(ops))
 
     @router.get("", include_in_schema=False)
     async def ops_root() -> RedirectResponse:
