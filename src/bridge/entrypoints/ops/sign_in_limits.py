@@ -87,7 +87,7 @@ def client_address(request: Request) -> str:
 
 def typed_name(username: str) -> str:
     """The user name as typed, fit for the audit log and the log: short, no personnummer."""
-    return mask_in_text(username.strip()[:64]) or "?"
+    return mask_in_text(username.strip()[:64])[:64] or "?"
 
 
 async def audit_refusal(
