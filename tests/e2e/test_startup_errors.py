@@ -70,6 +70,23 @@ def test_database_unreachable_names_the_url_without_its_password(tmp_path: Path)
     assert "unreachable" in last
 
 
+@pytest.mark.parametrize(
+    ("secret", "expected"), [("", "is not set"), ("too-short,also-short", "32 characters")]
+)
+def test_production_without_a_session_secret_names_the_setting(
+    tmp_path: Path, secret: str, expected: str
+) -> None:
+    # Given a production bridge (PostgreSQL) without a usable session signing key
+    env = bridge_env(
+        BRIDGE_DATABASE_URL=f"postgresql://bridge:s3cret@127.0.0.1:{free_port()}/bridge",
+        BRIDGE_SESSION_SECRET=secret,
+    )
+    # When it starts, then it refuses before connecting, naming the setting
+    result = run_bridge(["serve"], tmp_path, env)
+    last = assert_one_line_failure(result, "BRIDGE_SESSION_SECRET", expected)
+    assert "too-short" not in result.stderr + result.stdout and "s3cret" not in last
+
+
 def test_broker_unreachable_names_the_url_without_its_password(tmp_path: Path) -> None:
     # The bridge retries the broker for 30 s at start-up before it gives up.
     closed = free_port()

@@ -20,6 +20,7 @@ from bridge.entrypoints.amqp import AmqpInbound, AmqpReply, InboundAmqpMessage
 from bridge.entrypoints.amqp import Outcome as AmqpOutcome
 from bridge.entrypoints.http import create_app
 from bridge.entrypoints.mllp import MllpServer
+from bridge.entrypoints.ops.security import require_session_secret
 from bridge.entrypoints.replies import fhir_answer, hl7_reply, unavailable_reply
 from bridge.entrypoints.startup import dependency_failure, port_failure
 from bridge.logging_setup import correlation_id
@@ -118,6 +119,7 @@ async def running_bridge(
 ) -> AsyncIterator[RunningBridge]:
     """Start every entrypoint around one Bridge in this event loop; stop them all on exit."""
     bridge = bridge or Bridge(settings)
+    require_session_secret(settings)  # before any connection: one line naming the setting
     async with contextlib.AsyncExitStack() as stack:
         await _start(bridge)
         stack.push_async_callback(bridge.stop)

@@ -233,7 +233,8 @@ class UserRow(Base):
 
 
 class OpsSecretRow(Base):
-    """Secrets every bridge process must share (no longer the session key: it comes from BRIDGE_SESSION_SECRET)."""
+    """Secrets every bridge process must share (no longer the session key: that comes from
+    BRIDGE_SESSION_SECRET)."""
 
     __tablename__ = "ops_secrets"
 

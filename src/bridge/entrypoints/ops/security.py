@@ -59,12 +59,7 @@ def session_id(nonce: str) -> str:
     return hashlib.sha256(nonce.encode()).hexdigest()
 
 
-def signing_keys(settings: Settings) -> list[bytes]:
-    """The session keys, newest first, from ``BRIDGE_SESSION_SECRET``.
-
-    Production (a PostgreSQL database) without it cannot start; the embedded bridge (SQLite)
-    generates one for this run only: its sessions end when it stops.
-    """
+def _configured_keys(settings: Settings) -> list[str]:
     configured = settings.session_secret or settings.ops_secret_key
     text = configured.get_secret_value() if configured else ""
     keys = [key.strip() for key in text.split(",") if key.strip()]
@@ -75,13 +70,28 @@ def signing_keys(settings: Settings) -> list[bytes]:
             f"(key {short[0] + 1} is shorter); generate one with "
             "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
         )
-    if keys:
-        return [key.encode() for key in keys]
-    if not settings.database_url.startswith("sqlite"):
+    if not keys and not settings.database_url.startswith("sqlite"):
         raise StartupError(
             "BRIDGE_SESSION_SECRET is not set: a bridge on PostgreSQL needs the session signing "
             "key from its environment (docs/security.md)"
         )
+    return keys
+
+
+def require_session_secret(settings: Settings) -> None:
+    """Refuse to start (before any connection is made) without usable session keys."""
+    _configured_keys(settings)
+
+
+def signing_keys(settings: Settings) -> list[bytes]:
+    """The session keys, newest first, from ``BRIDGE_SESSION_SECRET``.
+
+    Production (a PostgreSQL database) without it cannot start; the embedded bridge (SQLite)
+    generates one for this run only: its sessions end when it stops.
+    """
+    keys = _configured_keys(settings)
+    if keys:
+        return [key.encode() for key in keys]
     log.warning(
         "BRIDGE_SESSION_SECRET is not set: the embedded bridge signs ops sessions with a key "
         "generated for this run (sessions end when it stops); set it outside a demo"
