@@ -29,7 +29,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 import httpx
@@ -39,10 +39,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import delete, select
 
 from bridge.config import Settings
+from bridge.entrypoints.ops.security import SESSION_COOKIE, SignedIn, safe_next
+from bridge.entrypoints.ops.sign_in_limits import audit_refusal, client_address
 from bridge.entrypoints.startup import StartupError
 from bridge.service.operations import audit
 from bridge.service.operations.users import Role
 from bridge.store.tables import OpsSessionRow, UserRow
+
+if TYPE_CHECKING:
+    from bridge.entrypoints.ops.context import Ops
 
 log = logging.getLogger(__name__)
 
@@ -240,17 +245,12 @@ class OidcClient:
         return document
 
 
-def oidc_router(ops: Any) -> APIRouter:
-    """``/ops/login/oidc`` and its callback (nothing when no issuer is configured).
-
-    ``ops`` is the :class:`~bridge.entrypoints.ops.context.Ops` (typed loosely: it imports this
-    module)."""
+def oidc_router(ops: Ops) -> APIRouter:
+    """``/ops/login/oidc`` and its callback (nothing when no issuer is configured)."""
     router = APIRouter(include_in_schema=False)
     client: OidcClient | None = ops.oidc
     if client is None:
         return router
-    from bridge.entrypoints.ops.security import SESSION_COOKIE, SignedIn, safe_next
-    from bridge.entrypoints.ops.sign_in_limits import audit_refusal, client_address
 
     async def refuse(request: Request, reason: str, name: str = "") -> Response:
         await audit_refusal(
@@ -319,6 +319,8 @@ def oidc_router(ops: Any) -> APIRouter:
         if refused:
             return await refuse(request, refused, name)
         user = await ops.users.get(name)
+        if user is None:  # removed between the two reads
+            return await refuse(request, "user removed", name)
         cookie, session = await ops.keys.issue(name, via="oidc")
         who = SignedIn(user, session, await ops.keys.csrf_token(session))
         await ops.record(who, "signed_in", via="oidc", address=client_address(request))
@@ -345,7 +347,7 @@ def oidc_router(ops: Any) -> APIRouter:
     return router
 
 
-def _read_state(ops: Any, cookie: str | None) -> dict[str, Any] | None:
+def _read_state(ops: Ops, cookie: str | None) -> dict[str, Any] | None:
     if not cookie or "." not in cookie:
         return None
     encoded, signature = cookie.rsplit(".", 1)
@@ -360,7 +362,7 @@ def _read_state(ops: Any, cookie: str | None) -> dict[str, Any] | None:
     return saved
 
 
-async def _provision(ops: Any, name: str, role: Role, issuer: str) -> str | None:
+async def _provision(ops: Ops, name: str, role: Role, issuer: str) -> str | None:
     """Add or update the provider's user; the reason when they may not sign in."""
     now = ops.bridge.clock.now()
     async with ops.bridge.db.session() as session, session.begin():
