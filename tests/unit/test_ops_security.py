@@ -14,6 +14,7 @@ from services import create_tables
 
 from bridge.config import Settings
 from bridge.entrypoints.ops.security import SessionKeys, safe_next, signing_keys
+from bridge.entrypoints.ops.sign_in_limits import SignInLimits
 from bridge.entrypoints.ops.timeline import step
 from bridge.entrypoints.startup import StartupError
 from bridge.service.operations.history import HistoryEntry
@@ -204,3 +205,38 @@ def test_timeline_steps_say_what_happened() -> None:
     assert (replayed.title, replayed.actor, replayed.tone) == ("Replayed", "olivia", "info")
     unknown = step(HistoryEntry(AT, "something_new", "bridge", None, {"k": "v"}))
     assert (unknown.title, unknown.detail, unknown.actor) == ("Something new", "k v", None)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("sign_in_limit_user", "five a minute"),
+        ("sign_in_limit_address", "20 per fortnight"),
+        ("sign_in_limit_storage", "memory://"),
+    ],
+)
+def test_a_sign_in_limit_that_cannot_work_names_its_setting(setting: str, value: str) -> None:
+    settings = Settings(database_url="sqlite:///x.db", **{setting: value})  # type: ignore[arg-type]
+    with pytest.raises(StartupError, match=f"BRIDGE_{setting.upper()}"):
+        SignInLimits(settings)
+
+
+async def test_the_lockout_counts_per_user_and_per_address_and_success_clears_the_user() -> None:
+    limits = SignInLimits(
+        Settings(
+            database_url="sqlite:///x.db",
+            sign_in_limit_user="2/1 minute",
+            sign_in_limit_address="3/1 minute",
+        )
+    )
+    await limits.failed("olivia", "10.0.0.1")
+    assert await limits.locked("olivia", "10.0.0.1") is None
+    await limits.failed("olivia", "10.0.0.2")
+    locked = await limits.locked("olivia", "10.0.0.9")
+    assert locked is not None and 1 <= locked.retry_after <= 60
+    assert await limits.locked("oscar", "10.0.0.9") is None
+    await limits.succeeded("olivia")
+    assert await limits.locked("olivia", "10.0.0.9") is None
+    await limits.failed("oscar", "10.0.0.1")
+    await limits.failed("ines", "10.0.0.1")
+    assert await limits.locked("someone", "10.0.0.1") is not None

@@ -56,6 +56,11 @@ class SignInLimits:
         except ValueError as error:
             raise StartupError(f"BRIDGE_SIGN_IN_LIMIT_ADDRESS: {error}") from None
         uri = settings.sign_in_limit_storage
+        if not uri.startswith("async+"):
+            raise StartupError(
+                "BRIDGE_SIGN_IN_LIMIT_STORAGE must be an async storage URI (async+memory://, "
+                "async+redis://...)"
+            )
         try:
             self._limiter = MovingWindowRateLimiter(storage.storage_from_string(uri))
         except Exception as error:  # any bad URI: one line naming the setting
