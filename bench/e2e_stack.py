@@ -217,6 +217,7 @@ class Stack:
                 "BRIDGE_DATABASE_URL": self.database_url,
                 # The bench's senders send without credentials (docs/security.md).
                 "BRIDGE_ALLOW_UNAUTHENTICATED_INGESTION": "true",
+                "BRIDGE_SESSION_SECRET": "bench-only-session-key-not-for-any-real-bridge",
                 "BRIDGE_HTTP_PORT": str(self.http_ports[number]),
                 "BRIDGE_MLLP_PORT": str(self.mllp_ports[number]),
                 "BRIDGE_PUBLIC_BASE_URL": f"http://127.0.0.1:{self.http_ports[number]}",

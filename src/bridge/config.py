@@ -216,10 +216,42 @@ class Settings(BaseSettings):
         default=60.0, ge=0, description="The database or broker unreachable this long."
     )
     alert_retry_seconds: float = Field(default=15.0, gt=0)
-    # Operations: the dashboard's sign-in. Without a key, one is generated once and kept in the
-    # database, so every process shares it.
-    ops_secret_key: str | None = None
+    # Operations: the dashboard's sign-in and sessions (docs/security.md).
+    session_secret: SecretStr | None = Field(
+        default=None,
+        description="Session signing keys, comma-separated, newest first: the first signs, the "
+        "others still verify (rotation). Required with PostgreSQL; embedded: generated per run.",
+    )
+    ops_secret_key: SecretStr | None = Field(
+        default=None, description="Former name of BRIDGE_SESSION_SECRET (used when that is unset)."
+    )
     ops_session_hours: float = Field(default=8.0, gt=0)
+    sign_in_limit_user: str = Field(
+        default="5/15 minutes",
+        description="Failed sign-ins per user name before a lockout (`limits` notation).",
+    )
+    sign_in_limit_address: str = Field(
+        default="20/15 minutes",
+        description="Failed sign-ins per client address before a lockout (`limits` notation).",
+    )
+    sign_in_limit_storage: str = Field(
+        default="async+memory://",
+        description="Where the counters live (`limits` storage URI); memory: per process.",
+    )
+    oidc_issuer: str | None = Field(
+        default=None, description="OpenID Connect issuer URL; set: sign-in with it is offered."
+    )
+    oidc_client_id: str = ""
+    oidc_client_secret: SecretStr | None = None
+    oidc_scopes: str = "openid profile"
+    oidc_username_claim: str = "preferred_username"
+    oidc_role_claim: str = "roles"
+    oidc_role_map: str = Field(
+        default="",
+        description="Claim value to bridge role, comma-separated `value=role` (viewer, operator, "
+        "admin); a person with no mapped value is refused.",
+    )
+    oidc_display_name: str = "the region's identity provider"
 
     routing_reload_poll_seconds: float = Field(
         default=5.0,

@@ -20,7 +20,11 @@ from services import delete_rabbit_entities, require_postgres, require_rabbitmq
 from bridge.config import Settings
 from bridge.contracts.loader import ContractSet, load_contracts
 from bridge.entrypoints.runner import RunningBridge, running_bridge
+from support.cli_process import TEST_SESSION_SECRET
 from treserva_sim.server import RunningTreserva, running
+
+# A bridge on PostgreSQL needs a session signing key (docs/security.md).
+os.environ.setdefault("BRIDGE_SESSION_SECRET", TEST_SESSION_SECRET)
 
 REPO = Path(__file__).resolve().parents[2]
 CONTRACTS = REPO / "contracts"

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -18,7 +19,12 @@ from services import delete_rabbit_entities, require_postgres, require_rabbitmq
 from bridge.bootstrap import Bridge
 from bridge.config import Settings
 from bridge.entrypoints.runner import RunningBridge, running_bridge
+from support.cli_process import TEST_SESSION_SECRET
 from treserva_sim.server import RunningTreserva, running
+
+# A bridge on PostgreSQL needs a session signing key; bridges started here (and subprocesses
+# given os.environ) read this one.
+os.environ.setdefault("BRIDGE_SESSION_SECRET", TEST_SESSION_SECRET)
 
 
 @dataclass

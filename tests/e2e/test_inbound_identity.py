@@ -394,9 +394,6 @@ def test_bridge_serve_in_production_without_authentication_refuses_to_start(
     env = bridge_env(
         BRIDGE_DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:1/bridge",
         BRIDGE_ALLOW_UNAUTHENTICATED_INGESTION="false",
-        # the secrets production requires (checked first, by another test)
-        BRIDGE_PATIENT_KEY_SECRET="test-only-pseudonym-key",
-        BRIDGE_AUDIT_KEY="test-only-audit-key",
     )
     # When the bridge is started
     result = run_bridge(["serve"], tmp_path, env, timeout=60)

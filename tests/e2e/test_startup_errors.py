@@ -77,6 +77,7 @@ def test_database_unreachable_names_the_url_without_its_password(tmp_path: Path)
 def test_production_without_secrets_refuses_to_start_naming_them(tmp_path: Path) -> None:
     # Given a PostgreSQL database and no pseudonym or audit key (issue 12: no public default)
     env = bridge_env(BRIDGE_DATABASE_URL=f"postgresql://bridge@127.0.0.1:{free_port()}/bridge")
+    del env["BRIDGE_PATIENT_KEY_SECRET"], env["BRIDGE_AUDIT_KEY"]
     # When the bridge starts
     result = run_bridge(["serve"], tmp_path, env)
     # Then one line names both variables, before any connection is tried
@@ -86,6 +87,23 @@ def test_production_without_secrets_refuses_to_start_naming_them(tmp_path: Path)
     env["BRIDGE_PATIENT_KEY_SECRET"] = "test-only-pseudonym-key"
     last = assert_one_line_failure(run_bridge(["serve"], tmp_path, env), "BRIDGE_AUDIT_KEY")
     assert "BRIDGE_PATIENT_KEY_SECRET" not in last
+
+
+@pytest.mark.parametrize(
+    ("secret", "expected"), [("", "is not set"), ("too-short,also-short", "32 characters")]
+)
+def test_production_without_a_session_secret_names_the_setting(
+    tmp_path: Path, secret: str, expected: str
+) -> None:
+    # Given a production bridge (PostgreSQL) without a usable session signing key
+    env = bridge_env(
+        BRIDGE_DATABASE_URL=f"postgresql://bridge:s3cret@127.0.0.1:{free_port()}/bridge",
+        BRIDGE_SESSION_SECRET=secret,
+    )
+    # When it starts, then it refuses before connecting, naming the setting
+    result = run_bridge(["serve"], tmp_path, env)
+    last = assert_one_line_failure(result, "BRIDGE_SESSION_SECRET", expected)
+    assert "too-short" not in result.stderr + result.stdout and "s3cret" not in last
 
 
 def test_broker_unreachable_names_the_url_without_its_password(tmp_path: Path) -> None:

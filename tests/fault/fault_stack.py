@@ -128,6 +128,9 @@ class FaultStack:
             **os.environ,
             "BRIDGE_DATABASE_URL": self.database_url,
             "BRIDGE_ALLOW_UNAUTHENTICATED_INGESTION": "true",  # the load sends without credentials
+            "BRIDGE_SESSION_SECRET": os.environ.get(
+                "BRIDGE_SESSION_SECRET", "fault-only-session-key-not-for-any-real-bridge"
+            ),
             "BRIDGE_BROKER_URL": self.amqp_url,
             "BRIDGE_BROKER_PREFIX": self.prefix,
             "BRIDGE_INBOUND_EXCHANGE": f"{self.prefix}.inbound",

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 BRIDGE = [sys.executable, "-m", "bridge.entrypoints.cli"]
+# The session signing key of test bridges (a bridge on PostgreSQL refuses to start without one).
+TEST_SESSION_SECRET = "test-only-session-key-not-for-any-real-bridge"
 
 
 def free_port() -> int:
@@ -28,6 +30,11 @@ def bridge_env(**settings: object) -> dict[str, str]:
         BRIDGE_HTTP_PORT=str(free_port()),
         BRIDGE_MLLP_PORT=str(free_port()),
         BRIDGE_TRESERVA_URL=f"http://127.0.0.1:{free_port()}/fhir",
+        BRIDGE_SESSION_SECRET=TEST_SESSION_SECRET,
+        # Outside the embedded demo the bridge needs these (docs/security.md); a test of the
+        # refusal removes them.
+        BRIDGE_PATIENT_KEY_SECRET="test-only-pseudonym-key-not-for-production",
+        BRIDGE_AUDIT_KEY="test-only-audit-key-not-for-production",
     )
     env.update({key: str(value) for key, value in settings.items()})
     return env

@@ -24,6 +24,7 @@ from bridge.entrypoints.inbound_security import check_inbound_security, inbound_
 from bridge.entrypoints.listeners import http_listeners, serve
 from bridge.entrypoints.listeners import listen_socket as listen_socket  # tests import it here
 from bridge.entrypoints.mllp import MllpServer, peer_certificate
+from bridge.entrypoints.ops.security import require_session_secret
 from bridge.entrypoints.replies import fhir_answer, hl7_reply, unavailable_reply
 from bridge.entrypoints.routing_reload import reloading
 from bridge.entrypoints.sender_checks import amqp_sender, mllp_tls_context, unnamed_certificate
@@ -143,6 +144,7 @@ async def running_bridge(
 ) -> AsyncIterator[RunningBridge]:
     """Start every entrypoint around one Bridge in this event loop; stop them all on exit."""
     bridge = bridge or Bridge(settings)
+    require_session_secret(settings)  # before any connection: one line naming the setting
     security = inbound_security(settings, bridge.routing)
     check_inbound_security(settings, security)
     try:

@@ -239,13 +239,27 @@ class UserRow(Base):
 
 
 class OpsSecretRow(Base):
-    """Secrets every bridge process must share (the session-signing key when none is set)."""
+    """Secrets every bridge process must share (no longer the session key: that comes from
+    BRIDGE_SESSION_SECRET)."""
 
     __tablename__ = "ops_secrets"
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column()
+
+
+class OpsSessionRow(Base):
+    """A signed-in session of the ops dashboard; deleting the row revokes its cookie
+    (entrypoints/ops/security.py). ``id`` is the SHA-256 of the cookie's nonce."""
+
+    __tablename__ = "ops_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    via: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class AlertIncidentRow(Base):

@@ -2,7 +2,8 @@
 
 - pages (:mod:`.pages`): overview, messages and their timelines, dead letters, users;
 - ``/ops/api/`` (:mod:`.api`): the same as JSON, in the OpenAPI document;
-- sign-in, roles and CSRF (:mod:`.security`, :mod:`.context`).
+- sign-in, sessions, roles and CSRF (:mod:`.security`, :mod:`.context`), sign-in limits
+  (:mod:`.sign_in_limits`) and OpenID Connect (:mod:`.oidc`).
 
 Nothing under ``/ops/`` but the sign-in page and the static files answers without a session.
 """
@@ -18,6 +19,7 @@ from bridge.entrypoints.ops.context import HERE, Ops
 from bridge.entrypoints.ops.destinations import destinations_router
 from bridge.entrypoints.ops.deviation_export import deviation_export_router
 from bridge.entrypoints.ops.indicators import indicators_router
+from bridge.entrypoints.ops.oidc import oidc_router
 from bridge.entrypoints.ops.pages import pages_router
 from bridge.entrypoints.ops.reprocess_api import reprocess_router
 from bridge.entrypoints.ops.reprocess_pages import reprocess_pages_router
@@ -38,6 +40,7 @@ def ops_router(bridge: Bridge) -> APIRouter:
     router.include_router(reprocess_router(ops))
     router.include_router(reprocess_pages_router(ops))
     router.include_router(worklist_router(ops))
+    router.include_router(oidc_router(ops))
 
     @router.get("", include_in_schema=False)
     async def ops_root() -> RedirectResponse:

@@ -1,18 +1,21 @@
 """``/ops/api/``: the dashboard's data as JSON, for scripts and other tools.
 
 Sign in with ``POST /ops/api/session`` (a JSON user name and password): it sets the session
-cookie and returns the CSRF token that calls changing something send as ``X-CSRF-Token``.
+cookie and returns the CSRF token that calls changing something send as ``X-CSRF-Token``;
+``DELETE /ops/api/session`` signs out (the cookie stops working everywhere). Failed sign-ins
+are audited and limited like the form's (429 with ``Retry-After`` during a lockout).
 """
 
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from bridge.entrypoints.ops.context import Ops
 from bridge.entrypoints.ops.security import SESSION_COOKIE, SignedIn
+from bridge.entrypoints.ops.sign_in_limits import audit_refusal, client_address
 from bridge.entrypoints.query_types import MAX_OFFSET, AwareTime
 from bridge.service.delivery.dead_letters import (
     DeadLetterFilter,
@@ -63,13 +66,27 @@ def api_router(ops: Ops) -> APIRouter:
     admin = Annotated[SignedIn, Depends(ops.guard(Role.ADMIN, page=False))]
 
     @router.post("/session", summary="Sign in: sets the session cookie, returns the CSRF token")
-    async def sign_in(credentials: Credentials, response: Response) -> dict[str, str]:
-        user = await ops.users.authenticate(credentials.username, credentials.password)
+    async def sign_in(
+        credentials: Credentials, request: Request, response: Response
+    ) -> dict[str, str]:
+        username = credentials.username.strip().lower()
+        address = client_address(request)
+        db, clock = ops.bridge.db, ops.bridge.clock
+        locked = await ops.limits.locked(username, address)
+        if locked is not None:
+            await audit_refusal(db, clock, "sign_in_locked", username, address, "api")
+            raise HTTPException(
+                429, "too many failed sign-ins; try again later", headers=locked.headers
+            )
+        user = await ops.users.authenticate(username, credentials.password)
         if user is None:
+            await ops.limits.failed(username, address)
+            await audit_refusal(db, clock, "sign_in_failed", username, address, "api")
             raise HTTPException(401, "wrong user name or password")
-        cookie, session = await ops.keys.issue(user.username)
+        await ops.limits.succeeded(username)
+        cookie, session = await ops.keys.issue(user.username, via="api")
         who = SignedIn(user, session, await ops.keys.csrf_token(session))
-        await ops.record(who, "signed_in", via="api")
+        await ops.record(who, "signed_in", via="api", address=address)
         response.set_cookie(
             SESSION_COOKIE,
             cookie,
@@ -80,6 +97,13 @@ def api_router(ops: Ops) -> APIRouter:
             secure=ops.secure_cookies,
         )
         return {"username": user.username, "role": user.role.label, "csrf_token": who.csrf}
+
+    @router.delete("/session", summary="Sign out: the session ends here and wherever copied")
+    async def sign_out(who: viewer, response: Response) -> dict[str, str]:
+        await ops.keys.revoke(who.session)
+        await ops.record(who, "signed_out", via="api")
+        response.delete_cookie(SESSION_COOKIE, path="/ops")
+        return {"signed_out": who.user.username}
 
     @router.get("/overview", summary="Per destination: queue, age, rate, failures, receipts")
     async def get_overview(who: viewer) -> dict[str, Any]:

@@ -14,7 +14,15 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from bridge.bootstrap import Bridge
-from bridge.entrypoints.ops.security import CSRF_HEADER, SessionKeys, SignedIn, signed_in
+from bridge.entrypoints.ops.oidc import OidcClient, OidcConfig
+from bridge.entrypoints.ops.security import (
+    CSRF_HEADER,
+    SessionKeys,
+    SignedIn,
+    signed_in,
+    signing_keys,
+)
+from bridge.entrypoints.ops.sign_in_limits import SignInLimits
 from bridge.service.operations import audit
 from bridge.service.operations.users import Role, Users
 
@@ -28,8 +36,11 @@ class Ops:
         self.bridge = bridge
         self.users = Users(bridge.db, bridge.clock)
         self.keys = SessionKeys(
-            bridge.db, bridge.clock, settings.ops_secret_key, settings.ops_session_hours
+            bridge.db, bridge.clock, signing_keys(settings), settings.ops_session_hours
         )
+        self.limits = SignInLimits(settings)
+        oidc = OidcConfig.from_settings(settings)
+        self.oidc = OidcClient(oidc) if oidc else None
         self.secure_cookies = settings.public_base_url.startswith("https://")
         self.templates = Environment(
             loader=FileSystemLoader(HERE / "templates"),

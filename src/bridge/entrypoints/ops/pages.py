@@ -14,6 +14,7 @@ from sqlalchemy import select
 from bridge.domain.time_range import FIRST_YEAR, LAST_YEAR
 from bridge.entrypoints.ops.context import TIMEZONE, Ops, form
 from bridge.entrypoints.ops.security import LOGIN_COOKIE, SESSION_COOKIE, SignedIn, safe_next
+from bridge.entrypoints.ops.sign_in_limits import audit_refusal, client_address
 from bridge.entrypoints.ops.timeline import stages, steps
 from bridge.service.delivery.dead_letters import (
     DeadLetterFilter,
@@ -21,7 +22,6 @@ from bridge.service.delivery.dead_letters import (
     DeadReason,
     NotADeadLetter,
 )
-from bridge.service.operations import audit
 from bridge.service.operations.history import message_history
 from bridge.service.operations.message_outcomes import outcome_detail
 from bridge.service.operations.operations import (
@@ -53,10 +53,12 @@ def pages_router(ops: Ops) -> APIRouter:
     viewer = Annotated[SignedIn, Depends(ops.guard(Role.VIEWER, page=True))]
     operator = Annotated[SignedIn, Depends(ops.guard(Role.OPERATOR, page=True))]
     admin = Annotated[SignedIn, Depends(ops.guard(Role.ADMIN, page=True))]
+    db, clock = ops.bridge.db, ops.bridge.clock
 
     @router.get("/login")
-    async def login_page(request: Request, next: str = "/ops/") -> Response:
-        return await _login_form(ops, request, next, error=None)
+    async def login_page(request: Request, next: str = "/ops/", error: str = "") -> Response:
+        problem = "Sign-in with the identity provider failed." if error == "oidc" else None
+        return await _login_form(ops, request, next, error=problem)
 
     @router.post("/login")
     async def login(request: Request) -> Response:
@@ -66,15 +68,31 @@ def pages_router(ops: Ops) -> APIRouter:
         if not expected or not secrets.compare_digest(expected, fields.get("csrf", "")):
             return await _login_form(ops, request, target, "The form expired. Try again.")
         username = fields.get("username", "").strip().lower()[:64]
+        address = client_address(request)
+        locked = await ops.limits.locked(username, address)
+        if locked is not None:
+            await audit_refusal(db, clock, "sign_in_locked", username, address, "form")
+            minutes = max(1, round(locked.retry_after / 60))
+            refusal = await _login_form(
+                ops,
+                request,
+                target,
+                f"Too many failed sign-ins. Try again in {minutes} min.",
+                status_code=429,
+            )
+            refusal.headers.update(locked.headers)
+            return refusal
         user = await ops.users.authenticate(username, fields.get("password", ""))
         if user is None:
-            await _audit_failed_sign_in(ops, username)
+            await ops.limits.failed(username, address)
+            await audit_refusal(db, clock, "sign_in_failed", username, address, "form")
             return await _login_form(
                 ops, request, target, "Wrong user name or password.", status_code=401
             )
-        cookie, session = await ops.keys.issue(user.username)
+        await ops.limits.succeeded(username)
+        cookie, session = await ops.keys.issue(user.username, via="form")
         who = SignedIn(user, session, await ops.keys.csrf_token(session))
-        await ops.record(who, "signed_in")
+        await ops.record(who, "signed_in", address=address)
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(
             SESSION_COOKIE,
@@ -90,6 +108,7 @@ def pages_router(ops: Ops) -> APIRouter:
 
     @router.post("/logout")
     async def logout(who: viewer) -> Response:
+        await ops.keys.revoke(who.session)
         await ops.record(who, "signed_out")
         response = RedirectResponse("/ops/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/ops")
@@ -351,6 +370,7 @@ async def _login_form(
         next=safe_next(target),
         error=error,
         no_users=await ops.users.count() == 0,
+        oidc=ops.oidc.config.display_name if ops.oidc else None,
     )
     response.set_cookie(
         LOGIN_COOKIE,
@@ -362,13 +382,6 @@ async def _login_form(
         secure=ops.secure_cookies,
     )
     return response
-
-
-async def _audit_failed_sign_in(ops: Ops, username: str) -> None:
-    async with ops.bridge.db.session() as session, session.begin():
-        audit.record(
-            session, at=ops.bridge.clock.now(), action="sign_in_failed", actor=username or "?"
-        )
 
 
 async def _message_of(ops: Ops, delivery_id: str) -> str:

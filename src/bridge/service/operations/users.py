@@ -5,6 +5,7 @@ Passwords are hashed with scrypt (``hashlib.scrypt``, memory-hard; N=2^15, r=8, 
 operator also replays and discards dead letters, an admin also manages users.
 
 There is no default user: ``bridge users add NAME --role admin`` creates the first one.
+Changing a user's password, role or state ends their open sessions (``ops_sessions``).
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bridge.service.clock import Clock
 from bridge.service.operations import audit
 from bridge.store.db import Database
-from bridge.store.tables import UserRow
+from bridge.store.tables import OpsSessionRow, UserRow
 
 
 class Role(IntEnum):
@@ -183,6 +184,9 @@ class Users:
             )
             if not getattr(changed, "rowcount", 0):
                 raise UserError(f"no user {username!r}")
+            # A new password, role or state ends every open session of the user at once: a
+            # copied cookie stops working (docs/security.md).
+            await session.execute(delete(OpsSessionRow).where(OpsSessionRow.username == username))
             audit.record(session, at=now, action=action, actor=actor, user=username, **detail)
 
     async def authenticate(self, username: str, password: str) -> User | None:
