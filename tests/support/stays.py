@@ -41,6 +41,7 @@ def notice(
     parties: frozenset[str] = frozenset(),
     unit: Unit | None = WARD,
     class_code: str | None = "IMP",
+    admission_type: str | None = None,
 ) -> Notice:
     """A notice; ``delivered``/``receipted`` True means at the moment it was sent."""
     delivered_at = sent if delivered is True else (delivered or None)
@@ -56,6 +57,7 @@ def notice(
         discharged_at=discharged,
         unit=unit,
         class_code=class_code,
+        admission_type=admission_type,
         parties=parties,
         deliveries=deliveries,
     )

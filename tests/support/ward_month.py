@@ -74,6 +74,22 @@ class Send:
         return self.event.origin.message_id
 
 
+_READMISSION_MIX: tuple[tuple[str | None, str] | None, ...] = (
+    ("emergency", "EMER"),
+    ("elective", "EMER"),
+    ("urgent", "IMP"),
+    (None, "EMER"),
+    ("elective", "IMP"),
+    ("accident", "IMP"),
+)
+_FIRST_STAY_MIX: tuple[tuple[str | None, str] | None, ...] = (
+    None,
+    ("elective", "IMP"),
+    ("emergency", "IMP"),
+    None,
+)
+
+
 @dataclass
 class StayLog:
     """One stay as the ward lived it."""
@@ -92,6 +108,7 @@ class StayLog:
     discharged_at: datetime | None = None
     discharge_sent: datetime | None = None
     notices: list[Send] = field(default_factory=list)
+    admission_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -247,11 +264,17 @@ class _Generator:
     def stay(self, person: _Person, admitted: datetime, class_code: str, readmission: bool) -> None:
         ward = self.rng.choice(WARDS)
         visit = f"V{len(self.stays) + 1:05d}"
+        # PV1-4 / Encounter.priority, mixed and drawn without the rng (the rest of the month
+        # stays as it was): a readmission's type may contradict its class (the type wins).
+        mix = _READMISSION_MIX if readmission else _FIRST_STAY_MIX
+        admission_type, class_code = mix[len(self.stays) % len(mix)] or (None, class_code)
         log = StayLog(person.personnummer, person.birth_date, ward, visit, class_code, admitted)
+        log.admission_type = admission_type
         self.stays.append(log)
         encounter = Encounter(
             visit_number=visit,
             class_code=class_code,
+            admission_type=admission_type,  # type: ignore[arg-type]
             admitted_at=admitted,
             unit=ward,  # type: ignore[arg-type]
         )

@@ -216,6 +216,46 @@ def test_unplanned_readmissions_within_30_days_of_patients_aged_65_and_over() ->
 
 
 @pytest.mark.parametrize(
+    ("admission_type", "class_code", "counted"),
+    [
+        ("emergency", "IMP", True),
+        ("urgent", "IMP", True),
+        ("accident", "AMB", True),
+        ("elective", "EMER", False),  # the admission type wins over the class
+        ("newborn", "EMER", False),
+        (None, "EMER", True),  # no admission type: the class decides (fallback)
+        (None, "IMP", False),
+    ],
+)
+def test_the_admission_type_decides_whether_a_readmission_is_unplanned(
+    admission_type: str | None, class_code: str, counted: bool
+) -> None:
+    first = stay(
+        notice(E.ADMISSION, at("2025-02-01 10:00"), admitted=at("2025-02-01 10:00"), unit=M5),
+        notice(E.DISCHARGE, at("2025-02-10 14:00"), discharged=at("2025-02-10 14:00"), unit=M5),
+        patient_key="a",
+        birth="1944-05-01",
+    )
+    back = at("2025-02-20 09:00")
+    again = stay(
+        notice(
+            E.ADMISSION,
+            back,
+            admitted=back,
+            unit=O9,
+            class_code=class_code,
+            admission_type=admission_type,
+        ),
+        patient_key="a",
+        birth="1944-05-01",
+    )
+
+    share = indicators([first, again])[("readmission-30d-65plus", M5.key)]
+
+    assert (share.numerator, share.denominator) == (int(counted), 1)
+
+
+@pytest.mark.parametrize(
     ("admitted", "month"),
     [
         ("2025-03-31 23:30", Month(2025, 3)),  # 21:30 UTC: still March in Sweden

@@ -152,8 +152,15 @@ class IndicatorSettings(BaseModel):
     )
     readmission_days: int = Field(default=30, ge=1)
     readmission_min_age: int = Field(default=65, ge=0)
+    unplanned_admission_types: tuple[str, ...] = Field(
+        default=("emergency", "urgent", "accident"),
+        description="Admission types (PV1-4 / Encounter.priority) that make an admission "
+        "unplanned.",
+    )
     unplanned_classes: tuple[str, ...] = Field(
-        default=("EMER",), description="Encounter classes that make an admission unplanned."
+        default=("EMER",),
+        description="Fallback when an admission has no admission type: encounter classes "
+        "that make it unplanned.",
     )
     sip_rule: str = "sip-invitation-3d"
 

@@ -138,6 +138,7 @@ class Notice(_InUtc):
     discharged_at: datetime | None = None
     unit: Unit | None = None
     class_code: str | None = None
+    admission_type: str | None = None
     parties: frozenset[str] = frozenset()
     deliveries: tuple[NoticeDelivery, ...] = ()
 
@@ -201,6 +202,7 @@ class EpisodeState:
     discharge: Notice | None
     discharge_ready: tuple[DischargeReady, ...]
     parties: frozenset[str]
+    admission_type: str | None = None
 
     @property
     def ready_in_effect(self) -> DischargeReady | None:
@@ -253,6 +255,7 @@ def fold(notices: Iterable[Notice]) -> EpisodeState:
     admitting_unit: Unit | None = None
     unit: Unit | None = None
     class_code: str | None = None
+    admission_type: str | None = None
     ready: list[DischargeReady] = []
     parties: set[str] = set()
     for notice in ordered(notices):
@@ -260,6 +263,7 @@ def fold(notices: Iterable[Notice]) -> EpisodeState:
         unit = notice.unit or unit
         admitting_unit = admitting_unit or notice.unit
         class_code = class_code or notice.class_code
+        admission_type = admission_type or notice.admission_type
         if notice.event in SIP_EVENTS:
             parties |= notice.parties
         match notice.event:
@@ -295,6 +299,7 @@ def fold(notices: Iterable[Notice]) -> EpisodeState:
         admitting_unit=admitting_unit,
         unit=unit,
         class_code=class_code,
+        admission_type=admission_type,
         admission=admission,
         discharge=discharge,
         discharge_ready=tuple(ready),

@@ -29,6 +29,7 @@ from bridge.domain.deadlines import (
 from bridge.domain.episodes import (
     STOCKHOLM,
     EpisodeFacts,
+    EpisodeState,
     EpisodeStatus,
     Period,
     Step,
@@ -167,7 +168,9 @@ DEFINITIONS: tuple[Definition, ...] = (
         "Unplanned readmissions within 30 days, 65+",
         "%",
         "Stays of patients aged 65 or more discharged in the month: share followed by an "
-        "unplanned admission (encounter class EMER) of the same patient within 30 days.",
+        "unplanned admission of the same patient within 30 days. Unplanned: admission type "
+        "(PV1-4 / Encounter.priority) emergency, urgent or accident; when the admission "
+        "carries no admission type, encounter class EMER.",
     ),
 )
 DEFINITIONS += (
@@ -394,14 +397,21 @@ def _one_system(periods: list[Period], month: Span) -> Iterator[_Item]:
             yield _Item(units[key], key=key)
 
 
+def unplanned(state: EpisodeState, settings: IndicatorSettings) -> bool:
+    """The admission type decides; without one, the encounter class does (fallback)."""
+    if state.admission_type is not None:
+        return state.admission_type in settings.unplanned_admission_types
+    return (state.class_code or "") in settings.unplanned_classes
+
+
 def _readmissions(
     stays: list[EpisodeFacts], month: Span, settings: IndicatorSettings
 ) -> Iterator[_Item]:
-    admissions: dict[str, list[tuple[datetime, str | None]]] = defaultdict(list)
+    admissions: dict[str, list[tuple[datetime, bool]]] = defaultdict(list)
     for stay in stays:
         state = stay.state
         if state.status is not EpisodeStatus.CANCELLED and state.admitted_at is not None:
-            admissions[stay.patient_key].append((state.admitted_at, state.class_code))
+            admissions[stay.patient_key].append((state.admitted_at, unplanned(state, settings)))
     window = timedelta(days=settings.readmission_days)
     for stay in stays:
         state = stay.state
@@ -414,9 +424,8 @@ def _readmissions(
         if age_on(stay.birth_date, local_date(discharged)) < settings.readmission_min_age:
             continue
         hit = any(
-            discharged < admitted <= discharged + window
-            and (class_code or "") in settings.unplanned_classes
-            for admitted, class_code in admissions[stay.patient_key]
+            discharged < admitted <= discharged + window and is_unplanned
+            for admitted, is_unplanned in admissions[stay.patient_key]
         )
         yield _Item(_unit(state.unit), hit)
 

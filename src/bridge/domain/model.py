@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bridge.domain.admission_type import AdmissionType
 from bridge.domain.identifiers import (
     NATIONELLT_RESERVNUMMER_SYSTEM,
     OID,
@@ -222,6 +223,11 @@ class Encounter(_Frozen):
 
     visit_number: str | None = None
     class_code: Literal["IMP", "AMB", "EMER"] = "IMP"
+    admission_type: AdmissionType | None = Field(
+        default=None,
+        description="PV1-4 (HL7 table 0007) / Encounter.priority: decides whether a "
+        "readmission is unplanned (bridge.domain.admission_type).",
+    )
     admitted_at: datetime | None = None
     discharged_at: datetime | None = None
     unit: CareUnit | None = None

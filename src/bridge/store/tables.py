@@ -350,6 +350,7 @@ class EpisodeNoticeRow(Base):
     unit_hsa_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     unit_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     class_code: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    admission_type: Mapped[str | None] = mapped_column(String(16), nullable=True)
     parties: Mapped[str] = mapped_column(String(64), default="")
 
 

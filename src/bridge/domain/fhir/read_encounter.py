@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
+from bridge.domain.admission_type import ACT_PRIORITY, AdmissionType
 from bridge.domain.errors import MessageRejected
 from bridge.domain.fhir import codes
 from bridge.domain.fhir.bundle_index import BundleIndex
@@ -37,6 +38,7 @@ def read_encounter(
     encounter = Encounter(
         visit_number=_visit_number(resource, path),
         class_code=_class_code(resource, path),
+        admission_type=_admission_type(resource, path),
         admitted_at=_time(period, "start", f"{path}.period"),
         discharged_at=_time(period, "end", f"{path}.period"),
         unit=_unit(index, resource, path),
@@ -74,6 +76,19 @@ def _class_code(resource: Json, path: str) -> ClassCode:
             f"{path}.class.code",
         )
     return _CLASS_CODES[code]
+
+
+def _admission_type(resource: Json, path: str) -> AdmissionType | None:
+    """Encounter.priority (v3 ActPriority): the first coding the bridge knows; else none."""
+    priority = opt_obj(resource, "priority", path)
+    if priority is None:
+        return None
+    for index, coding in enumerate(opt_list(priority, "coding", f"{path}.priority")):
+        coding_path = f"{path}.priority.coding[{index}]"
+        code = opt_str(obj(coding, coding_path), "code", coding_path)
+        if code is not None and code.upper() in ACT_PRIORITY:
+            return ACT_PRIORITY[code.upper()]
+    return None
 
 
 def _visit_number(resource: Json, path: str) -> str | None:

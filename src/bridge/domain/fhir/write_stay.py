@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bridge.domain.admission_type import ACT_PRIORITY_SYSTEM, TO_ACT_PRIORITY
 from bridge.domain.fhir import codes
 from bridge.domain.fhir.datetimes import format_datetime
 from bridge.domain.fhir.entries import EntryIds, Json, put, put_list, unit_reference
@@ -96,6 +97,11 @@ def encounter_resource(event: CareTransitionEvent, ids: EntryIds) -> Json:
         "code": encounter.class_code,
         "display": codes.CLASS_DISPLAY[encounter.class_code],
     }
+    if encounter.admission_type in TO_ACT_PRIORITY:
+        code, display = TO_ACT_PRIORITY[encounter.admission_type]
+        resource["priority"] = {
+            "coding": [{"system": ACT_PRIORITY_SYSTEM, "code": code, "display": display}]
+        }
     resource["subject"] = ids.reference("Patient")
     _put_period(resource, encounter)
     _put_admission_reason(resource, event.admission_info)

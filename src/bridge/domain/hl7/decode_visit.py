@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from bridge.domain.admission_type import HL7_0007
 from bridge.domain.hl7.er7 import Er7Message, Repetition, Segment
 from bridge.domain.hl7.profile import (
     ADMISSION_INFO_ALIAS,
@@ -24,23 +25,26 @@ def decode_encounter(message: Er7Message) -> Encounter | None:
     """The stay; None when PV1/PV2 say nothing the canonical model holds.
 
     A patient class other than I/O/E (or none) is read as inpatient: every ADT event the
-    bridge carries is about a hospital stay.
+    bridge carries is about a hospital stay. PV1-4 (table 0007) gives the admission type; a
+    code outside the table is read as none.
     """
     pv1, pv2 = message.segment("PV1"), message.segment("PV2")
     if pv1 is None and pv2 is None:
         return None
     patient_class = pv1.get(2).strip().upper() if pv1 is not None else ""
     unit = _unit(pv1)
+    admission_type = HL7_0007.get(pv1.get(4).strip().upper()) if pv1 is not None else None
     visit_number = clean(pv1.get(19)) if pv1 is not None else None
     admitted_at = parse_ts(pv1.get(44), "PV1-44") if pv1 is not None else None
     discharged_at = parse_ts(pv1.get(45), "PV1-45") if pv1 is not None else None
     estimated = parse_ts(pv2.get(9), "PV2-9") if pv2 is not None else None
-    known = (unit, visit_number, admitted_at, discharged_at, estimated)
+    known = (unit, visit_number, admitted_at, discharged_at, estimated, admission_type)
     if patient_class not in _CLASSES and all(value is None for value in known):
         return None
     return Encounter(
         visit_number=visit_number,
         class_code=_CLASSES.get(patient_class, "IMP"),
+        admission_type=admission_type,
         admitted_at=admitted_at,
         discharged_at=discharged_at,
         unit=unit,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from bridge.domain.admission_type import TO_HL7_0007
 from bridge.domain.hl7.escaping import escape
 from bridge.domain.hl7.profile import (
     ADMISSION_INFO_ALIAS,
@@ -173,6 +174,7 @@ def pv1(encounter: Encounter | None) -> str:
         1: "1",
         2: _CLASS_CODES[encounter.class_code],
         3: pl(encounter.unit),
+        4: TO_HL7_0007[encounter.admission_type] if encounter.admission_type else "",
         19: esc(encounter.visit_number),
         44: format_ts(encounter.admitted_at) if encounter.admitted_at else "",
         45: format_ts(encounter.discharged_at) if encounter.discharged_at else "",

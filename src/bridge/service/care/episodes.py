@@ -242,6 +242,7 @@ def _notice_row(
         unit_hsa_id=unit.hsa_id if unit else None,
         unit_name=unit.name if unit else None,
         class_code=encounter.class_code if encounter else None,
+        admission_type=encounter.admission_type if encounter else None,
         parties=",".join(sorted(parties(event))),
     )
 
@@ -332,6 +333,7 @@ def notice_of(row: EpisodeNoticeRow, deliveries: Iterable[NoticeDelivery] = ()) 
         discharged_at=row.discharged_at,
         unit=unit,
         class_code=row.class_code,
+        admission_type=row.admission_type,
         parties=frozenset(filter(None, (row.parties or "").split(","))),
         deliveries=tuple(deliveries),
     )
