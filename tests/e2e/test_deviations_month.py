@@ -24,6 +24,7 @@ from bridge.domain.indicators import ALL_UNITS, DEFINITIONS, Month
 from bridge.domain.reported_deviations import CATEGORIES
 from support.indicator_count import Window, count
 from support.playback import Receivers, month_settings, played
+from support.indicator_count import unplanned
 from support.ward_month import (
     TAKECARE,
     StayLog,
@@ -217,7 +218,7 @@ def _readmission(stay: StayLog, stays: list[StayLog], add: Add) -> None:
         return
     back = any(
         other.personnummer == stay.personnummer
-        and other.class_code == "EMER"
+        and unplanned(other)
         and stay.discharged_at < other.admitted_at <= stay.discharged_at + timedelta(days=30)
         for other in stays
     )

@@ -111,7 +111,7 @@ def _ready_days(stay: StayLog, window: Window, add: Add) -> None:
         add("municipal-payment-days", ward, max(days - 3, 0))
 
 
-def _unplanned(stay: StayLog) -> bool:
+def unplanned(stay: StayLog) -> bool:
     """Admission type emergency, urgent or accident; without a type, encounter class EMER."""
     if stay.admission_type is not None:
         return stay.admission_type in {"emergency", "urgent", "accident"}
@@ -129,7 +129,7 @@ def _readmission(stay: StayLog, stays: list[StayLog], window: Window, add: Add) 
         return
     back = any(
         other.personnummer == stay.personnummer
-        and _unplanned(other)
+        and unplanned(other)
         and stay.discharged_at < other.admitted_at <= stay.discharged_at + timedelta(days=30)
         for other in stays
     )

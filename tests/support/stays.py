@@ -42,6 +42,7 @@ def notice(
     unit: Unit | None = WARD,
     class_code: str | None = "IMP",
     admission_type: str | None = None,
+    care_needs: bool = False,
 ) -> Notice:
     """A notice; ``delivered``/``receipted`` True means at the moment it was sent."""
     delivered_at = sent if delivered is True else (delivered or None)
@@ -58,6 +59,7 @@ def notice(
         unit=unit,
         class_code=class_code,
         admission_type=admission_type,
+        care_needs=care_needs,
         parties=parties,
         deliveries=deliveries,
     )

@@ -354,6 +354,46 @@ def test_sip_rule_applies_only_when_both_region_and_municipality_give_services()
 
 
 @pytest.mark.parametrize(
+    ("care_needs", "home_care", "verdict"),
+    [
+        (True, False, Verdict.MISSING),  # not enrolled, but the admission notice states needs
+        (False, False, Verdict.NOT_APPLICABLE),  # no known municipal need
+        (False, True, Verdict.MISSING),  # enrolled in home care
+    ],
+)
+def test_a_missing_sip_call_is_a_deviation_for_anyone_with_a_municipal_need(
+    care_needs: bool, home_care: bool, verdict: Verdict
+) -> None:
+    facts = stay(
+        notice(
+            E.ADMISSION,
+            at("2025-02-03 10:00"),
+            admitted=at("2025-02-03 10:00"),
+            care_needs=care_needs,
+        ),
+        notice(E.DISCHARGE_READY, at("2025-02-10 10:00")),
+        home_care=home_care,
+    )
+
+    result = outcome("sip-invitation-3d", facts, "2025-03-01 00:00")
+
+    assert result.verdict is verdict
+
+
+def test_care_needs_stated_only_after_the_discharge_ready_notice_do_not_count() -> None:
+    facts = stay(
+        notice(E.ADMISSION, at("2025-02-03 10:00"), admitted=at("2025-02-03 10:00")),
+        notice(E.DISCHARGE_READY, at("2025-02-10 10:00")),
+        notice(E.TRANSFER, at("2025-02-11 10:00"), care_needs=True),
+        home_care=False,
+    )
+
+    result = outcome("sip-invitation-3d", facts, "2025-03-01 00:00")
+
+    assert result.verdict is Verdict.NOT_APPLICABLE
+
+
+@pytest.mark.parametrize(
     ("ready", "invitation", "verdict", "deadline", "elapsed_hours"),
     [
         # autumn: 3 calendar days from Friday 10:00 CEST end Monday 10:00 CET (73 h)

@@ -51,6 +51,10 @@ class Condition(StrEnum):
     HOME_CARE_PATIENT = "home-care-patient"
     """Enrolled in home health care (either system) at the anchor: the municipality gives
     health care, the region primary care."""
+    MUNICIPAL_NEED = "municipal-need"
+    """A known municipal need at the anchor: enrolled in home health care, or a notice of the
+    stay sent by then carries a care needs assessment (the admission notice's
+    "care-needs-assessment", what the content check looks at)."""
     SIP_BOTH_PARTIES = "sip-both-parties"
     """A SIP meeting or plan of the stay names participants or interventions of both the region
     and the municipality."""
@@ -224,7 +228,7 @@ DEFAULT_RULES: tuple[DeadlineRule, ...] = (
         notices=tuple(sorted(SIP_INVITATIONS)),
         step=Step.SENT,
         within=Within(days=3),
-        applies_when=(Condition.HOME_CARE_PATIENT, Condition.SIP_BOTH_PARTIES),
+        applies_when=(Condition.MUNICIPAL_NEED, Condition.SIP_BOTH_PARTIES),
         sender=SenderKind.PRIMARY_CARE,
     ),
     DeadlineRule(
@@ -398,6 +402,8 @@ def _in_force(facts: EpisodeFacts, notices: list[Notice]) -> list[Notice]:
 def _applies(rule: DeadlineRule, facts: EpisodeFacts, at: datetime) -> bool:
     for condition in rule.applies_when:
         if condition is Condition.HOME_CARE_PATIENT and facts.home_care_at(at):
+            return True
+        if condition is Condition.MUNICIPAL_NEED and facts.municipal_need_at(at):
             return True
         if condition is Condition.SIP_BOTH_PARTIES and {"region", "municipality"} <= set(
             facts.state.parties

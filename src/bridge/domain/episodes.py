@@ -139,6 +139,8 @@ class Notice(_InUtc):
     unit: Unit | None = None
     class_code: str | None = None
     admission_type: str | None = None
+    care_needs: bool = False
+    """The notice carries a care needs assessment (a municipal need)."""
     parties: frozenset[str] = frozenset()
     deliveries: tuple[NoticeDelivery, ...] = ()
 
@@ -234,6 +236,12 @@ class EpisodeFacts:
 
     def home_care_at(self, moment: datetime) -> bool:
         return any(period.covers(moment) for period in self.home_care)
+
+    def municipal_need_at(self, moment: datetime) -> bool:
+        """Enrolled in home care at ``moment``, or a notice sent by then states care needs."""
+        return self.home_care_at(moment) or any(
+            notice.care_needs and notice.sent_at <= moment for notice in self.notices
+        )
 
     @property
     def receivers(self) -> tuple[str, ...]:

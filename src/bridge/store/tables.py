@@ -33,6 +33,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    false,
     insert,
     text,
 )
@@ -351,6 +352,7 @@ class EpisodeNoticeRow(Base):
     unit_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     class_code: Mapped[str | None] = mapped_column(String(8), nullable=True)
     admission_type: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    care_needs: Mapped[bool] = mapped_column(default=False, server_default=false())
     parties: Mapped[str] = mapped_column(String(64), default="")
 
 

@@ -230,6 +230,7 @@ def _notice_row(
     event: CareTransitionEvent, episode_id: str, message_id: str, at: datetime
 ) -> EpisodeNoticeRow:
     encounter = event.encounter
+    info = event.admission_info
     unit = encounter.unit if encounter is not None else None
     return EpisodeNoticeRow(
         episode_id=episode_id,
@@ -243,6 +244,7 @@ def _notice_row(
         unit_name=unit.name if unit else None,
         class_code=encounter.class_code if encounter else None,
         admission_type=encounter.admission_type if encounter else None,
+        care_needs=bool(info and (info.care_needs_assessment or "").strip()),
         parties=",".join(sorted(parties(event))),
     )
 
@@ -334,6 +336,7 @@ def notice_of(row: EpisodeNoticeRow, deliveries: Iterable[NoticeDelivery] = ()) 
         unit=unit,
         class_code=row.class_code,
         admission_type=row.admission_type,
+        care_needs=bool(row.care_needs),
         parties=frozenset(filter(None, (row.parties or "").split(","))),
         deliveries=tuple(deliveries),
     )

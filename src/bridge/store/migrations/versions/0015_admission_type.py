@@ -4,7 +4,8 @@ Revision ID: 0015
 Revises: 0014
 Create Date: 2026-12-02
 
-One nullable column: the readmission indicator's "unplanned" is decided by it (issue 15).
+Two columns (issue 15): the admission type decides the readmission indicator's "unplanned";
+care_needs (the notice carries a care needs assessment) is a municipal need for the SIP rule.
 """
 
 from __future__ import annotations
@@ -23,7 +24,12 @@ def upgrade() -> None:
         "care_episode_notices",
         sa.Column("admission_type", sa.String(length=16), nullable=True),
     )
+    op.add_column(
+        "care_episode_notices",
+        sa.Column("care_needs", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
 
 
 def downgrade() -> None:
+    op.drop_column("care_episode_notices", "care_needs")
     op.drop_column("care_episode_notices", "admission_type")
