@@ -22,9 +22,8 @@ from bridge.bootstrap import Bridge
 from bridge.domain.episodes import STOCKHOLM
 from bridge.domain.indicators import ALL_UNITS, DEFINITIONS, Month
 from bridge.domain.reported_deviations import CATEGORIES
-from support.indicator_count import Window, count
+from support.indicator_count import Window, count, unplanned
 from support.playback import Receivers, month_settings, played
-from support.indicator_count import unplanned
 from support.ward_month import (
     TAKECARE,
     StayLog,

@@ -12,6 +12,7 @@ from bridge.domain.fhir.decode import decode_message_bundle
 from bridge.domain.fhir.encode import encode_message_bundle
 from bridge.domain.hl7.decode import decode_hl7
 from bridge.domain.model import CareTransitionEvent
+from bridge.service.care.episodes import _notice_row, notice_of
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "hl7" / "adt_a01_v25.hl7"
 
@@ -121,3 +122,23 @@ def test_encounter_priority_is_read_as_the_admission_type(code: str, expected: s
             entry["resource"]["priority"]["coding"][0]["code"] = code
     decoded = decode_message_bundle(bundle)
     assert decoded.encounter is not None and decoded.encounter.admission_type == expected
+
+
+def test_the_episode_notice_keeps_the_admission_type_and_the_stated_care_needs() -> None:
+    event = admitted("U")
+    assert event.admission_info is not None and event.admission_info.care_needs_assessment
+
+    notice = notice_of(_notice_row(event, "episode-1", "message-1", NOW))
+
+    assert notice.admission_type == "urgent"
+    assert notice.care_needs is True
+
+
+def test_an_admission_notice_without_care_needs_is_not_a_municipal_need() -> None:
+    event = admitted("")
+    event = event.model_copy(update={"admission_info": None})
+
+    notice = notice_of(_notice_row(event, "episode-1", "message-1", NOW))
+
+    assert notice.admission_type is None
+    assert notice.care_needs is False
