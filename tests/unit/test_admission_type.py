@@ -10,6 +10,7 @@ from test_events_roundtrip import KEY, NOW, ROUTE, as_hl7
 
 from bridge.domain.fhir.decode import decode_message_bundle
 from bridge.domain.fhir.encode import encode_message_bundle
+from bridge.domain.fhir.validate import validate_resource
 from bridge.domain.hl7.decode import decode_hl7
 from bridge.domain.model import CareTransitionEvent
 from bridge.service.care.episodes import _notice_row, notice_of
@@ -101,6 +102,7 @@ def test_the_admission_type_goes_to_treserva_as_encounter_priority(
             }
         ]
     }
+    assert validate_resource(bundle) == []
     decoded = decode_message_bundle(bundle)
     assert decoded.encounter is not None and decoded.encounter.admission_type == back
 
