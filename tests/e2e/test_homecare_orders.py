@@ -30,6 +30,7 @@ from webhook_sink import WebhookSink, running_sink
 
 from bridge.bootstrap import Bridge
 from bridge.config import Settings
+from bridge.domain.indicators import Month
 from bridge.entrypoints.runner import RunningBridge, running_bridge
 from bridge.service.care.orders import count_orders, list_orders
 from bridge.service.operations import audit
@@ -265,6 +266,13 @@ async def test_orders_reach_treserva_answers_reach_referrers_and_silence_is_remi
         "unanswered_past_deadline": 1,
         "answered_late": 0,
     }
+    # And the indicators of the orders' month carry the same figures, marked provisional
+    rows = await world.bridge.bridge.indicators.month(Month.of(START))
+    orders = {r.indicator: r for r in rows if r.indicator.startswith("orders-")}
+    rejected, unanswered = orders["orders-rejected"], orders["orders-unanswered-past-deadline"]
+    assert (rejected.numerator, rejected.denominator, rejected.value) == (1, 2, 50.0)
+    assert unanswered.value == 1
+    assert rejected.provisional == (world.clock.now() < Month.of(START).end)
     assert (await audit.verify(world.bridge.bridge.db)).ok
 
     # And the operators' command line lists them, the reminded one marked, patients masked

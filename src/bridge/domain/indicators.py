@@ -216,6 +216,8 @@ DEFINITIONS += (
     ),
 )
 DEFINITION = {definition.id: definition for definition in DEFINITIONS}
+COUNTED_BY_SOURCES = frozenset({"orders-rejected", "orders-unanswered-past-deadline"})
+"""Indicators a plug-in source counts (``Indicators.sources``), not :func:`monthly_indicators`."""
 
 
 @dataclass(frozen=True)
