@@ -246,38 +246,23 @@ class DeadlineMonitor:
         self, session: AsyncSession, deviation: Deviation, episode: CareEpisodeRow, now: datetime
     ) -> str | None:
         """The routed alert: a ``deviation`` message and its outbox rows (FHIR destinations)."""
-        stay_event = await _stay_event(session, episode)
-        if stay_event is None:
+        stay = await stay_event(session, episode)
+        if stay is None:
             return None
-        event = deviation_event(stay_event, deviation)
+        event = deviation_event(stay, deviation)
         source = self._routing.source_of(event.origin) or DEVIATION_SOURCE
         destinations = self._routing.route(event, source)
-        message_id = str(uuid.uuid4())
-        session.add(
-            MessageRow(
-                id=message_id,
-                dedupe_key=event.dedupe_key,
-                source=source,
-                entrypoint="deadlines",
-                content_type=FHIR_JSON,
-                event_code=event.event.value,
-                patient_key=episode.patient_key,
-                patient_masked=episode.patient_masked,
-                protected=bool(event.patient and event.patient.is_protected),
-                payload=json.dumps(detected_issue(deviation, None, None), ensure_ascii=False),
-                canonical=event.model_dump_json(),
-                correlation_id=deviation.id[:64],
-                received_at=now,
-            )
-        )
-        audit.record(
+        message_id = await store_own_message(
             session,
-            at=now,
-            action="routed",
-            message_id=message_id,
+            event,
+            episode,
+            source=source,
+            entrypoint="deadlines",
+            payload=detected_issue(deviation, None, None),
+            correlation_id=deviation.id,
             destinations=[d.name for d in destinations],
+            now=now,
         )
-        await session.flush()
         order_key = f"deviation:{episode.patient_key}"[:64]
         for destination in destinations:
             if destination.format is not PayloadFormat.FHIR:
@@ -370,7 +355,44 @@ async def _known(
     return found
 
 
-async def _stay_event(session: AsyncSession, episode: CareEpisodeRow) -> CareTransitionEvent | None:
+async def store_own_message(
+    session: AsyncSession,
+    event: CareTransitionEvent,
+    episode: CareEpisodeRow,
+    *,
+    source: str,
+    entrypoint: str,
+    payload: dict[str, Any],
+    correlation_id: str,
+    destinations: list[str],
+    now: datetime,
+) -> str:
+    """A message the bridge itself sends about a stay (a deviation alert, detected or reported
+    by staff): its message row and the audit's ``routed`` entry, flushed; its id."""
+    message_id = str(uuid.uuid4())
+    session.add(
+        MessageRow(
+            id=message_id,
+            dedupe_key=event.dedupe_key,
+            source=source,
+            entrypoint=entrypoint,
+            content_type=FHIR_JSON,
+            event_code=event.event.value,
+            patient_key=episode.patient_key,
+            patient_masked=episode.patient_masked,
+            protected=bool(event.patient and event.patient.is_protected),
+            payload=json.dumps(payload, ensure_ascii=False),
+            canonical=event.model_dump_json(),
+            correlation_id=correlation_id[:64],
+            received_at=now,
+        )
+    )
+    audit.record(session, at=now, action="routed", message_id=message_id, destinations=destinations)
+    await session.flush()
+    return message_id
+
+
+async def stay_event(session: AsyncSession, episode: CareEpisodeRow) -> CareTransitionEvent | None:
     """The stay's latest notice as a canonical event: its patient and encounter."""
     canonical = await session.scalar(
         select(MessageRow.canonical).where(MessageRow.id == episode.last_message_id)

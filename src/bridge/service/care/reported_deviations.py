@@ -11,7 +11,6 @@ the export and the per-category indicator read.
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -32,12 +31,13 @@ from bridge.domain.reported_deviations import (
     detected_issue,
 )
 from bridge.domain.routing import PayloadFormat, RoutingTable
+from bridge.service.care.deviations import stay_event, store_own_message
 from bridge.service.clock import Clock
 from bridge.service.delivery.outbound import FHIR_JSON
 from bridge.service.delivery.outbox import OutboxEntry, add_to_outbox
 from bridge.service.operations import audit
 from bridge.store.db import Database
-from bridge.store.tables import CareEpisodeRow, DeviationRow, MessageRow, ReportedDeviationRow
+from bridge.store.tables import CareEpisodeRow, DeviationRow, ReportedDeviationRow
 
 log = logging.getLogger(__name__)
 BRIDGE = "bridge"
@@ -194,12 +194,9 @@ class ReportedDeviations:
         inbox: str,
         now: datetime,
     ) -> str | None:
-        canonical = await session.scalar(
-            select(MessageRow.canonical).where(MessageRow.id == episode.last_message_id)
-        )
-        if canonical is None:
+        stay = await stay_event(session, episode)
+        if stay is None:  # no notice, or its copy pruned by the retention
             return None
-        stay = CareTransitionEvent.model_validate_json(canonical)
         event = CareTransitionEvent(
             event=EventCode.DEVIATION,
             origin=MessageOrigin(
@@ -212,27 +209,18 @@ class ReportedDeviations:
             patient=stay.patient,
             encounter=stay.encounter,
         )
-        message_id = str(uuid.uuid4())
         issue = detected_issue(entry, entry.summary)
-        session.add(
-            MessageRow(
-                id=message_id,
-                dedupe_key=event.dedupe_key,
-                source=BRIDGE,
-                entrypoint="staff",
-                content_type=FHIR_JSON,
-                event_code=event.event.value,
-                patient_key=episode.patient_key,
-                patient_masked=episode.patient_masked,
-                protected=bool(event.patient and event.patient.is_protected),
-                payload=json.dumps(issue, ensure_ascii=False),
-                canonical=event.model_dump_json(),
-                correlation_id=entry.id,
-                received_at=now,
-            )
+        message_id = await store_own_message(
+            session,
+            event,
+            episode,
+            source=BRIDGE,
+            entrypoint="staff",
+            payload=issue,
+            correlation_id=entry.id,
+            destinations=[inbox],
+            now=now,
         )
-        audit.record(session, at=now, action="routed", message_id=message_id, destinations=[inbox])
-        await session.flush()
         destination = self._routing.destination(inbox)
         delivery_id, key = str(uuid.uuid4()), str(uuid.uuid4())
         bundle = encode_message_bundle(

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from bridge.service.clock import Clock
+from bridge.service.delivery.outbox import fresh_window
 from bridge.service.operations import audit
 from bridge.store.db import Database
 from bridge.store.tables import DeliveryAttemptRow, DeliveryRow, MessageRow
@@ -312,13 +313,10 @@ class DeadLetters:
             .where(DeliveryRow.id == delivery_id, DeliveryRow.status == "dead")
             .values(
                 status="pending",
-                next_attempt_at=now,
-                window_started_at=now,
-                attempts_before_window=DeliveryRow.attempts,
                 lease_until=None,
                 dead_reason=None,
                 dead_at=None,
-                updated_at=now,
+                **fresh_window(now),
             )
             .returning(DeliveryRow.message_id, DeliveryRow.attempts)
         )

@@ -21,6 +21,17 @@ from bridge.store.db import core
 from bridge.store.tables import DeliveryRow, table_of
 
 
+def fresh_window(now: datetime) -> dict[str, Any]:
+    """Values that send a delivery row (back) to its destination now with a new retry window:
+    its maximum age counts from ``now`` (replay, resend, reprocess, resume after a pause)."""
+    return {
+        "next_attempt_at": now,
+        "window_started_at": now,
+        "attempts_before_window": DeliveryRow.attempts,
+        "updated_at": now,
+    }
+
+
 @dataclass(frozen=True)
 class OutboxEntry:
     """An encoded payload ready to be delivered to one destination."""

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.service.clock import Clock
+from bridge.service.delivery.outbox import fresh_window
 from bridge.service.operations import audit
 from bridge.store.db import Database
 from bridge.store.tables import DeliveryRow, DestinationPauseRow
@@ -115,12 +116,7 @@ class DestinationPauses:
             waiting = await session.execute(
                 update(DeliveryRow)
                 .where(DeliveryRow.destination == name, DeliveryRow.status == "pending")
-                .values(
-                    window_started_at=now,
-                    attempts_before_window=DeliveryRow.attempts,
-                    next_attempt_at=now,
-                    updated_at=now,
-                )
+                .values(**fresh_window(now))
             )
             count = int(getattr(waiting, "rowcount", 0) or 0)
             audit.record(

@@ -45,7 +45,7 @@ from bridge.domain.routing import RoutingTable
 from bridge.service.clock import Clock
 from bridge.service.delivery.dead_letters import dead_letter_alert_key
 from bridge.service.delivery.outbound import FHIR_JSON, HL7_V2, OutboundEncoder
-from bridge.service.delivery.outbox import OutboxEntry, add_many_to_outbox
+from bridge.service.delivery.outbox import OutboxEntry, add_many_to_outbox, fresh_window
 from bridge.service.operations import alert_outbox, audit
 from bridge.store.db import Database
 from bridge.store.tables import DeliveryRow, MessageRow
@@ -272,14 +272,11 @@ class Reprocessor:
                 content_type=payload.content_type,
                 payload=payload.body,
                 header_id=payload.header_id,
-                next_attempt_at=now,
-                window_started_at=now,
-                attempts_before_window=DeliveryRow.attempts,
                 lease_until=None,
                 last_error=None,
                 dead_reason=None,
                 dead_at=None,
-                updated_at=now,
+                **fresh_window(now),
             )
             .returning(DeliveryRow.id)
         )

@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bridge.service.clock import Clock
+from bridge.service.delivery.outbox import fresh_window
 from bridge.service.delivery.receipts import negative_receipt_alert_key, unreceipted_alert_key
 from bridge.service.operations import alert_outbox, audit
 from bridge.store.db import Database
@@ -111,16 +112,13 @@ class Resender:
             .where(DeliveryRow.id == delivery_id, DeliveryRow.status == RESENDABLE)
             .values(
                 status="pending",
-                next_attempt_at=now,
-                window_started_at=now,
-                attempts_before_window=DeliveryRow.attempts,
                 lease_until=None,
                 last_error=None,
                 receipt_state=None,
                 receipt_due_at=None,
                 receipted_at=None,
                 receipt_code=None,
-                updated_at=now,
+                **fresh_window(now),
             )
             .returning(DeliveryRow.message_id, DeliveryRow.destination, DeliveryRow.idempotency_key)
         )
