@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import resource
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -161,3 +164,38 @@ async def test_a_sender_keeps_its_connection_while_messages_flow() -> None:
                 assert (await reader.readuntil(b"\x1c\r")).startswith(b"\x0bACK|")
         assert server.stats.idle_timeouts == 0
         writer.close()
+
+
+async def test_running_out_of_descriptors_pauses_accepting_with_one_log_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, "bridge.entrypoints.mllp")
+    async with running(max_connections=None, max_connections_per_peer=None) as server:
+        sender_reader, sender_writer = await connect(server.port)
+        sender_writer.write(frame(MSG))
+        async with asyncio.timeout(3):
+            await sender_reader.readuntil(b"\x1c\r")
+        # Client sockets made before the limit drops: connecting them needs no descriptor,
+        # accepting them does.
+        clients = [socket.socket() for _ in range(30)]
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        in_use = len(os.listdir("/proc/self/fd"))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (in_use + 5, hard))
+        try:
+            for client in clients:
+                client.setblocking(False)
+                client.connect_ex(("127.0.0.1", server.port))
+            await asyncio.sleep(0.5)
+            # The open connection is still served while accept() fails
+            sender_writer.write(frame(MSG))
+            async with asyncio.timeout(3):
+                assert (await sender_reader.readuntil(b"\x1c\r")).startswith(b"\x0bACK|")
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        # Descriptors back: the waiting connections are taken once the pause is over
+        await settle(server, 1 + len(clients))
+        lines = [r.getMessage() for r in caplog.records]
+        assert len([line for line in lines if "out of file descriptors" in line]) == 1, lines
+        for client in clients:
+            client.close()
+        sender_writer.close()

@@ -33,23 +33,32 @@ Choices worth knowing:
 - **Deadlines.** A frame must complete within ``frame_timeout`` from its first byte (bytes
   trickling in do not extend it); a connection with no frame in progress is closed after
   ``idle_timeout`` since its last message (bytes outside a frame do not extend that either).
+- **Cheap until proven.** A flood of idle and slow connections is mostly accepting and
+  closing sockets, thousands a second; asyncio's own server spends a task, a transport and a
+  stream on each, which took the event loop (and every real sender's ACK) with it. So the server
+  accepts on its own, and a new connection stays a bare socket read by one callback until its
+  first complete message: refusing, evicting or timing out such a connection is a ``close()``.
+  Only then does it become a stream with its own task (with TLS, at once: the handshake needs
+  one).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import re
+import socket
 import ssl
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from bridge.entrypoints.fd_guard import widen_kernel_backlog
+from bridge.entrypoints.fd_guard import KERNEL_BACKLOG
 from bridge.entrypoints.incidents import IncidentLog
 
 log = logging.getLogger(__name__)
@@ -60,6 +69,9 @@ CARRIAGE_RETURN = b"\x0d"
 _SPECIAL = re.compile(b"[\x0b\x1c]")
 _READ_CHUNK = 65_536
 _HANDSHAKE_SECONDS = 30.0
+# accept() failures that mean "out of descriptors or memory": pause the listener, not a flood.
+_OUT_OF_RESOURCE = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+_ACCEPT_PAUSE_SECONDS = 1.0
 
 Handler = Callable[[bytes], Awaitable[bytes]]
 
@@ -174,6 +186,22 @@ class _Connection:
         self.last_activity = now  # connection start, or the last complete message
 
 
+class _Pending:
+    """A connection that has not yet delivered a complete message: a bare socket."""
+
+    __slots__ = ("decoder", "fd", "host", "peer", "prefix", "sock", "timer")
+
+    def __init__(self, sock: socket.socket, peer: str, host: str, max_message_bytes: int) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.peer = peer
+        self.host = host
+        self.decoder = FrameDecoder(max_message_bytes)
+        # The bytes of the unfinished frame, from its start block: handed to the stream.
+        self.prefix = bytearray()
+        self.timer: asyncio.TimerHandle | None = None
+
+
 class MllpServer:
     """Accepts MLLP connections and answers each message with ``handler``'s reply."""
 
@@ -205,7 +233,10 @@ class MllpServer:
         self._max_per_peer = max_connections_per_peer
         self._frame_timeout = frame_timeout
         self._backlog = backlog
-        self._server: asyncio.Server | None = None
+        self._listeners: list[socket.socket] = []
+        self._bound_port = 0
+        self._pending: OrderedDict[int, _Pending] = OrderedDict()  # by fd, oldest first
+        self._upgrading: set[asyncio.Task[None]] = set()
         self._connections: set[_Connection] = set()
         self._per_host: Counter[str] = Counter()
         self._closing = False
@@ -215,23 +246,221 @@ class MllpServer:
     @property
     def port(self) -> int:
         """The bound port once started (useful with ``port=0``), else the configured one."""
-        if self._server is None or not self._server.sockets:
-            return self._port
-        return int(self._server.sockets[0].getsockname()[1])
+        return self._bound_port or self._port
 
     async def start(self) -> None:
-        if self._server is not None:
+        if self._listeners:
             raise RuntimeError("MllpServer already started")
-        # The backlog also bounds how many connections asyncio accepts in one go, before any
-        # is refused: a small one keeps a flood from taking a burst of descriptors.
-        # TLS is started per connection in _serve, so a refused handshake is logged there
-        # (asyncio's own server-side TLS drops it without a word).
-        self._server = await asyncio.start_server(
-            self._serve, self._host, self._port, backlog=self._backlog
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(
+            self._host or None,
+            self._port,
+            family=socket.AF_UNSPEC,
+            type=socket.SOCK_STREAM,
+            flags=socket.AI_PASSIVE,
         )
-        for sock in self._server.sockets:
-            widen_kernel_backlog(sock)
+        try:
+            for family, kind, proto, _, address in dict.fromkeys(infos):
+                self._listeners.append(self._listen(family, kind, proto, address))
+        except OSError as exc:
+            for listener in self._listeners:
+                listener.close()
+            self._listeners.clear()
+            raise OSError(
+                exc.errno, f"MLLP cannot listen on {self._host}:{self._port}: {exc.strerror}"
+            ) from exc
+        self._bound_port = int(self._listeners[0].getsockname()[1])
+        for listener in self._listeners:
+            loop.add_reader(listener.fileno(), self._accept, listener)
         log.info("MLLP listening on %s:%d", self._host, self.port)
+
+    def _listen(
+        self, family: int, kind: int, proto: int, address: tuple[Any, ...]
+    ) -> socket.socket:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            # A long kernel queue: a connection waiting there holds no descriptor of ours, and
+            # a short one drops SYNs under a flood (a real sender's connect() then waits 1-7 s).
+            sock.listen(KERNEL_BACKLOG)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    def _accept(self, listener: socket.socket) -> None:
+        """Readiness callback of a listening socket: take up to ``backlog`` connections."""
+        for _ in range(self._backlog):
+            try:
+                sock, address = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno == errno.ECONNABORTED:
+                    continue
+                self._pause_accepting(listener, exc)
+                return
+            self._accepted(sock, address)
+
+    def _pause_accepting(self, listener: socket.socket, exc: OSError) -> None:
+        """Out of descriptors (or another accept() failure): stop accepting for a second;
+        connections already open keep being served. One log line per incident."""
+        what = "out of file descriptors" if exc.errno in _OUT_OF_RESOURCE else "accept() failed"
+        self.incidents.note(
+            "accept-failed",
+            "MLLP %s (%s): refusing new connections until some close; open connections keep "
+            "being served",
+            what,
+            exc.strerror or type(exc).__name__,
+        )
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(listener.fileno())
+        loop.call_later(_ACCEPT_PAUSE_SECONDS, self._resume_accepting, listener)
+
+    def _resume_accepting(self, listener: socket.socket) -> None:
+        if not self._closing and listener.fileno() >= 0:
+            asyncio.get_running_loop().add_reader(listener.fileno(), self._accept, listener)
+
+    def _accepted(self, sock: socket.socket, address: Any) -> None:
+        host = str(address[0]) if address else "unknown"
+        peer = f"{address[0]}:{address[1]}" if address else "unknown"
+        if not self._admit(host):
+            sock.close()
+            return
+        sock.setblocking(False)
+        self._per_host[host] += 1
+        self.stats.connections_open += 1
+        self.stats.connections_total += 1
+        entry = _Pending(sock, peer, host, self._max_message_bytes)
+        if self._tls is not None:
+            # The handshake needs a transport; it is started in _serve.
+            self._promote(entry, b"")
+            return
+        loop = asyncio.get_running_loop()
+        self._pending[entry.fd] = entry
+        loop.add_reader(entry.fd, self._pending_readable, entry)
+        entry.timer = loop.call_later(self._idle_timeout, self._pending_expired, entry)
+
+    def _pending_readable(self, entry: _Pending) -> None:
+        """Bytes from a connection that has not delivered a message yet."""
+        try:
+            data = entry.sock.recv(_READ_CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            log.debug("MLLP connection %s lost: %s", entry.peer, type(exc).__name__)
+            self._drop_pending(entry)
+            return
+        decoder = entry.decoder
+        if not data:
+            if decoder.in_frame:
+                self.incidents.note(
+                    "ended-mid-message",
+                    "MLLP connection %s ended mid-message; %d bytes dropped",
+                    entry.peer,
+                    decoder.buffered,
+                )
+            self._drop_pending(entry)
+            return
+        was_in_frame = decoder.in_frame
+        discarded_before = decoder.discarded_bytes
+        if decoder.feed(data):
+            # The first complete message: the stream decodes these bytes again from the start
+            # of the frame, counting and logging any junk in this chunk itself.
+            self._promote(entry, bytes(entry.prefix) + data)
+            return
+        discarded = decoder.discarded_bytes - discarded_before
+        if discarded:
+            self.stats.discarded_bytes += discarded
+            self.incidents.note(
+                "discarded",
+                "MLLP discarded %d bytes outside a complete frame from %s",
+                discarded,
+                entry.peer,
+            )
+        if decoder.overflowed:
+            self.stats.oversized_messages += 1
+            self.incidents.note(
+                "oversized",
+                "MLLP message from %s exceeds %d bytes; closing the connection",
+                entry.peer,
+                self._max_message_bytes,
+            )
+            self._drop_pending(entry)
+            return
+        if not decoder.in_frame:
+            entry.prefix.clear()
+            return
+        start = data.rfind(START_BLOCK)
+        if start >= 0:
+            entry.prefix[:] = data[start:]
+        else:
+            entry.prefix += data
+        if not was_in_frame:
+            # A frame began: it must be complete within frame_timeout, bytes or not.
+            if entry.timer is not None:
+                entry.timer.cancel()
+            entry.timer = asyncio.get_running_loop().call_later(
+                self._frame_timeout, self._pending_expired, entry
+            )
+
+    def _pending_expired(self, entry: _Pending) -> None:
+        if entry.decoder.in_frame:
+            self.stats.frame_timeouts += 1
+            log.debug(
+                "MLLP connection %s: frame not complete within %.1fs; closing",
+                entry.peer,
+                self._frame_timeout,
+            )
+        else:
+            self.stats.idle_timeouts += 1
+            log.debug("MLLP connection %s idle for %.1fs; closing", entry.peer, self._idle_timeout)
+        self._drop_pending(entry)
+
+    def _unregister_pending(self, entry: _Pending) -> None:
+        self._pending.pop(entry.fd, None)
+        if entry.timer is not None:
+            entry.timer.cancel()
+            entry.timer = None
+        if entry.sock.fileno() >= 0:
+            asyncio.get_running_loop().remove_reader(entry.fd)
+
+    def _drop_pending(self, entry: _Pending) -> None:
+        self._unregister_pending(entry)
+        entry.sock.close()
+        self._release(entry.host)
+
+    def _release(self, host: str) -> None:
+        self._per_host[host] -= 1
+        if self._per_host[host] <= 0:
+            del self._per_host[host]
+        self.stats.connections_open -= 1
+
+    def _promote(self, entry: _Pending, data: bytes) -> None:
+        """Make the connection a stream with its own task, starting with ``data``."""
+        self._unregister_pending(entry)
+        task = asyncio.get_running_loop().create_task(self._upgrade(entry, data))
+        self._upgrading.add(task)
+        task.add_done_callback(self._upgrading.discard)
+
+    async def _upgrade(self, entry: _Pending, data: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=_READ_CHUNK)
+        if data:
+            reader.feed_data(data)
+        protocol = asyncio.StreamReaderProtocol(
+            reader, lambda r, w: self._serve(r, w, entry.peer, entry.host)
+        )
+        try:
+            await loop.connect_accepted_socket(lambda: protocol, entry.sock)
+        except (OSError, asyncio.CancelledError) as exc:
+            log.debug("MLLP connection %s lost: %s", entry.peer, type(exc).__name__)
+            entry.sock.close()
+            self._release(entry.host)
 
     async def close(self, grace: float = 10.0) -> None:
         """Stop accepting; let messages in a handler finish (up to ``grace`` s), then close.
@@ -240,8 +469,17 @@ class MllpServer:
         cancelled, and its sender, having no ACK, sends it again later.
         """
         self._closing = True
-        if self._server is not None:
-            self._server.close()
+        loop = asyncio.get_running_loop()
+        for listener in self._listeners:
+            if listener.fileno() >= 0:
+                loop.remove_reader(listener.fileno())
+            listener.close()
+        for entry in list(self._pending.values()):
+            self._drop_pending(entry)
+        upgrading = list(self._upgrading)
+        for task in upgrading:
+            task.cancel()
+        await asyncio.gather(*upgrading, return_exceptions=True)
         for conn in list(self._connections):
             if not conn.busy:
                 conn.task.cancel()
@@ -251,8 +489,6 @@ class MllpServer:
             for task in late:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
         log.info("MLLP listener closed")
 
     async def __aenter__(self) -> MllpServer:
@@ -267,20 +503,14 @@ class MllpServer:
     ) -> None:
         await self.close()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str, host: str
+    ) -> None:
+        """One admitted connection, counted in at accept: its messages, until it ends."""
         task = asyncio.current_task()
         assert task is not None
-        peername = writer.get_extra_info("peername")
-        host = str(peername[0]) if peername else "unknown"
-        peer = f"{peername[0]}:{peername[1]}" if peername else "unknown"
-        if not self._admit(host):
-            writer.transport.abort()
-            return
         conn = _Connection(peer, host, task, asyncio.get_running_loop().time())
         self._connections.add(conn)
-        self._per_host[host] += 1
-        self.stats.connections_open += 1
-        self.stats.connections_total += 1
         log.debug("MLLP connection from %s", peer)
         try:
             if self._tls is not None and not await self._handshake(peer, writer):
@@ -297,10 +527,7 @@ class MllpServer:
             log.debug("MLLP connection %s cancelled (shutdown or evicted)", peer)
         finally:
             self._connections.discard(conn)
-            self._per_host[host] -= 1
-            if self._per_host[host] <= 0:
-                del self._per_host[host]
-            self.stats.connections_open -= 1
+            self._release(host)
             writer.close()
             # A refused TLS handshake surfaces again here: already logged.
             with contextlib.suppress(ConnectionError, TimeoutError, ssl.SSLError):
@@ -321,7 +548,15 @@ class MllpServer:
                 self._max_per_peer,
             )
             return False
-        if self._max_connections is None or len(self._connections) < self._max_connections:
+        open_now = len(self._pending) + len(self._upgrading) + len(self._connections)
+        if self._max_connections is None or open_now < self._max_connections:
+            return True
+        if self._pending:
+            # The longest-waiting connection that never delivered a message: closing it is
+            # a close() (no task to cancel), so a flood of these costs little.
+            oldest = next(iter(self._pending.values()))
+            self._drop_pending(oldest)
+            self._note_eviction()
             return True
         victim = self._eviction_candidate()
         if victim is None:
@@ -336,6 +571,10 @@ class MllpServer:
         # Counted out at once so that a burst of new connections evicts distinct victims.
         self._connections.discard(victim)
         victim.task.cancel()
+        self._note_eviction()
+        return True
+
+    def _note_eviction(self) -> None:
         self.stats.connections_evicted += 1
         self.incidents.note(
             "listener-full-evicting",
@@ -343,7 +582,6 @@ class MllpServer:
             "never delivered a message to make room (BRIDGE_MLLP_MAX_CONNECTIONS)",
             self._max_connections,
         )
-        return True
 
     def _eviction_candidate(self) -> _Connection | None:
         idle = [c for c in self._connections if not c.busy and c.messages == 0]
