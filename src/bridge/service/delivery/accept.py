@@ -243,7 +243,12 @@ class Acceptor:
         for attempt in range(_ACCEPT_TRIES):
             try:
                 return await self._commit(items)
-            except IntegrityError:
+            except IntegrityError as error:
+                if not _is_conflict(error):
+                    # A NOT NULL, CHECK or foreign-key constraint: the content, not a race.
+                    if len(items) > 1:
+                        return await self._one_by_one(items)
+                    return [await self._refused_by_database(items[0], error)]
                 log.info("accept conflict, retrying %d messages (try %d)", len(items), attempt + 1)
             except (OperationalError, DBAPIError, OSError) as error:
                 if not _unreachable(error):
@@ -254,15 +259,22 @@ class Acceptor:
                 return [AcceptResult(AcceptStatus.UNAVAILABLE, event=i.event) for i in items]
         if len(items) > 1:
             return await self._one_by_one(items)
-        # The same constraint failed on every try with the batch reduced to this one message:
-        # no longer a race with another writer, but the message's own content.
-        return [await self._refused_by_database(items[0], None)]
+        # A uniqueness conflict on every try, with the batch reduced to this one message: still
+        # another writer's doing (a dedupe key or sequence number taken), never the content.
+        # Answered "unavailable": the sender sends it again and then finds it stored or free;
+        # "rejected" would make it drop the message for good.
+        log.error(
+            "accept conflict on every one of %d tries; message not accepted, the sender will "
+            "send it again",
+            _ACCEPT_TRIES,
+        )
+        return [AcceptResult(AcceptStatus.UNAVAILABLE, event=items[0].event)]
 
-    async def _refused_by_database(self, item: _Decoded, error: Exception | None) -> AcceptResult:
+    async def _refused_by_database(self, item: _Decoded, error: Exception) -> AcceptResult:
         """A value the database refuses (DataError, a constraint): permanent, never
         "unavailable", or the sender would resend it for ever (issue 12). The error's text is not
         used: it may quote the value (patient data)."""
-        kind = "a constraint" if error is None else type(getattr(error, "orig", error)).__name__
+        kind = type(getattr(error, "orig", error)).__name__
         rejected = MessageRejected(
             f"the database refuses a value of this message ({kind}); it cannot be stored as sent",
             None,
@@ -582,6 +594,24 @@ def _transport_key(inbound: Inbound) -> tuple[str, str] | None:
     if inbound.transport_id is None:
         return None
     return (inbound.entrypoint, inbound.transport_id)
+
+
+_UNIQUE_VIOLATION = "23505"  # PostgreSQL SQLSTATE
+_SQLITE_UNIQUE = {"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"}
+
+
+def _is_conflict(error: IntegrityError) -> bool:
+    """A uniqueness violation (another writer took the key: retry) rather than a NOT NULL,
+    CHECK or foreign-key constraint the message's own content broke. Unknown: a conflict,
+    the answer that keeps the message (the sender resends)."""
+    orig = error.orig
+    sqlstate = getattr(orig, "sqlstate", None)  # psycopg
+    if isinstance(sqlstate, str):
+        return sqlstate == _UNIQUE_VIOLATION
+    name = getattr(orig, "sqlite_errorname", None)  # sqlite3
+    if isinstance(name, str):
+        return name in _SQLITE_UNIQUE
+    return True
 
 
 def _unreachable(error: Exception) -> bool:
