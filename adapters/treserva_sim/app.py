@@ -152,7 +152,15 @@ def create_app(settings: TreservaSettings | None = None) -> FastAPI:
     inbox = Inbox(settings.database_path)
     reception = Reception(inbox, settings.faults.model_copy(), settings.seed)
     own_endpoint = f"http://{settings.host}:{settings.port}/fhir"
-    link = BridgeLink(settings.bridge_url, settings.facility, own_endpoint, reception.stats)
+    key = settings.bridge_api_key
+    link = BridgeLink(
+        settings.bridge_url,
+        settings.facility,
+        own_endpoint,
+        reception.stats,
+        api_key=key.get_secret_value() if key is not None else None,
+        tls=settings.bridge_tls(),
+    )
     reception.on_filed = lambda notice: link.send_receipt(str(notice.header["id"]))
     enrolments = Enrolments(link, inbox, reception.stats, settings.seed)
     orders = Orders(inbox, link)

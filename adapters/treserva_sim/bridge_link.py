@@ -4,12 +4,17 @@ Receipts go out in the background, one at a time in filing order, each retried a
 the bridge is unreachable or answers 5xx/429 (a receipt that never arrives is exactly what the
 bridge's receipt deadline catches, so giving up after a few tries is the honest behaviour).
 With no bridge URL configured nothing is sent.
+
+A bridge that takes only known senders (docs/security.md) is answered with Treserva's own
+credentials: an API key (``X-API-Key``) and/or a client certificate over HTTPS, as a real
+Treserva installation would present its SITHS/EFOS system certificate.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,11 +71,14 @@ class BridgeLink:
         *,
         attempts: int = 5,
         backoff_s: float = 0.2,
+        api_key: str | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.point_at(bridge_url)
         self.facility, self.endpoint = facility, own_endpoint
         self._stats, self._attempts, self._backoff = stats, attempts, backoff_s
-        self._client = httpx.AsyncClient(timeout=5.0)
+        self._api_key = api_key
+        self._client = httpx.AsyncClient(timeout=5.0, verify=tls or True)
         self._receipts: asyncio.Queue[JsonObject] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
 
@@ -81,12 +89,22 @@ class BridgeLink:
         self.url = base if base.endswith("$process-message") else f"{base}/$process-message"
         self.enabled = bool(bridge_url)
 
+    async def authenticate(
+        self, api_key: str | None = None, tls: ssl.SSLContext | None = None
+    ) -> None:
+        """Present these credentials from now on (an API key, TLS with a client certificate)."""
+        old, self._client = self._client, httpx.AsyncClient(timeout=5.0, verify=tls or True)
+        self._api_key = api_key
+        await old.aclose()
+
     def sender(self) -> Sender:
         return Sender(self.facility, self.endpoint, self.url.removesuffix("/$process-message"))
 
     async def post(self, bundle: JsonObject) -> Posted:
         """Post once; transport failures come back as ``Posted(None, error=...)``."""
         headers = {"Content-Type": "application/fhir+json"}
+        if self._api_key is not None:
+            headers["X-API-Key"] = self._api_key
         try:
             response = await self._client.post(self.url, json=bundle, headers=headers)
         except httpx.HTTPError as failure:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -61,6 +62,28 @@ class TreservaSettings(BaseSettings):
     facility: str = Field(
         default="GOTLAND-SOF", description="MessageHeader.source.name of what it sends."
     )
+    bridge_api_key: SecretStr | None = Field(
+        default=None, description="Sent as X-API-Key to a bridge that takes only known senders."
+    )
+    bridge_ca_file: Path | None = Field(
+        default=None, description="The CA of the bridge's HTTPS certificate (PEM)."
+    )
+    bridge_cert_file: Path | None = Field(
+        default=None, description="Treserva's client certificate for the bridge (PEM)."
+    )
+    bridge_key_file: Path | None = Field(default=None, description="Its private key (PEM).")
+
+    def bridge_tls(self) -> ssl.SSLContext | None:
+        """TLS towards the bridge, with the client certificate when one is given."""
+        if self.bridge_ca_file is None and self.bridge_cert_file is None:
+            return None
+        context = ssl.create_default_context(
+            cafile=str(self.bridge_ca_file) if self.bridge_ca_file else None
+        )
+        if self.bridge_cert_file is not None:
+            context.load_cert_chain(self.bridge_cert_file, self.bridge_key_file)
+        return context
+
     enrolment_rate_per_min: float = Field(
         default=0.0, ge=0.0, description="Home-care enrolments sent on their own; 0: on demand."
     )

@@ -160,6 +160,31 @@ async def test_an_api_key_is_accepted_and_delivered(
     await delivered(secure_stack, notice)
 
 
+@pytest.mark.parametrize("method", ["api-key", "certificate", "none"])
+async def test_treservas_receipts_reach_a_bridge_that_takes_only_known_senders(
+    secure_stack: Stack, identities: Identities, method: str
+) -> None:
+    """The Treserva simulator sends too (receipts for what it files): with its API key or its
+    client certificate the bridge takes them; with neither they are refused and counted."""
+    link = secure_stack.treserva.bridge_link
+    server_only = identities.server_only()
+    if method == "api-key":
+        await link.authenticate(api_key=identities.treserva_key, tls=server_only.ssl_context())
+    elif method == "certificate":
+        await link.authenticate(tls=identities.certificate(identities.treserva).ssl_context())
+    else:
+        await link.authenticate(tls=server_only.ssl_context())
+    link.point_at(f"{secure_stack.bridge.base_url}/fhir")
+    stats = secure_stack.treserva.reception.stats
+    notice = await send(secure_stack, identities.certificate(identities.takecare))
+    assert notice.ack_code == "AA", notice.error
+    await delivered(secure_stack, notice)
+    await wait_until(
+        lambda: stats.receipts_sent + stats.receipts_failed >= 1, within=15, what="receipt"
+    )
+    assert (stats.receipts_sent, stats.receipts_failed) == ((0, 1) if method == "none" else (1, 0))
+
+
 # --- unauthenticated or wrongly authenticated senders are refused --------------------------
 
 
