@@ -38,8 +38,8 @@ Choices worth knowing:
   stream on each, which took the event loop (and every real sender's ACK) with it. So the server
   accepts on its own, and a new connection stays a bare socket read by one callback until its
   first complete message: refusing, evicting or timing out such a connection is a ``close()``.
-  Only then does it become a stream with its own task (with TLS, at once: the handshake needs
-  one).
+  Only then does it become a stream with its own task (with TLS, at its first byte: the
+  handshake needs one).
 """
 
 from __future__ import annotations
@@ -336,10 +336,6 @@ class MllpServer:
         self.stats.connections_open += 1
         self.stats.connections_total += 1
         entry = _Pending(sock, peer, host, self._max_message_bytes)
-        if self._tls is not None:
-            # The handshake needs a transport; it is started in _serve.
-            self._promote(entry, b"")
-            return
         loop = asyncio.get_running_loop()
         self._pending[entry.fd] = entry
         loop.add_reader(entry.fd, self._pending_readable, entry)
@@ -347,6 +343,11 @@ class MllpServer:
 
     def _pending_readable(self, entry: _Pending) -> None:
         """Bytes from a connection that has not delivered a message yet."""
+        if self._tls is not None:
+            # The client's first handshake bytes: the handshake needs a transport (started in
+            # _serve), which reads them from the socket itself. Until now it cost a close().
+            self._promote(entry, b"")
+            return
         try:
             data = entry.sock.recv(_READ_CHUNK)
         except (BlockingIOError, InterruptedError):
