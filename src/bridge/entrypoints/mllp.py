@@ -410,17 +410,21 @@ class MllpServer:
             )
 
     def _pending_expired(self, entry: _Pending) -> None:
-        if entry.decoder.in_frame:
+        self._note_timeout(entry.peer, entry.decoder.in_frame)
+        self._drop_pending(entry)
+
+    def _note_timeout(self, peer: str, in_frame: bool) -> None:
+        """A frame or idle deadline passed: counted, logged at DEBUG (floods stay quiet)."""
+        if in_frame:
             self.stats.frame_timeouts += 1
             log.debug(
                 "MLLP connection %s: frame not complete within %.1fs; closing",
-                entry.peer,
+                peer,
                 self._frame_timeout,
             )
         else:
             self.stats.idle_timeouts += 1
-            log.debug("MLLP connection %s idle for %.1fs; closing", entry.peer, self._idle_timeout)
-        self._drop_pending(entry)
+            log.debug("MLLP connection %s idle for %.1fs; closing", peer, self._idle_timeout)
 
     def _unregister_pending(self, entry: _Pending) -> None:
         self._pending.pop(entry.fd, None)
@@ -653,18 +657,7 @@ class MllpServer:
             async with asyncio.timeout_at(deadline):
                 return await reader.read(_READ_CHUNK)
         except TimeoutError:
-            if in_frame:
-                self.stats.frame_timeouts += 1
-                log.debug(
-                    "MLLP connection %s: frame not complete within %.1fs; closing",
-                    conn.peer,
-                    self._frame_timeout,
-                )
-            else:
-                self.stats.idle_timeouts += 1
-                log.debug(
-                    "MLLP connection %s idle for %.1fs; closing", conn.peer, self._idle_timeout
-                )
+            self._note_timeout(conn.peer, in_frame)
             return None
 
     def _decode(self, conn: _Connection, decoder: FrameDecoder, data: bytes) -> list[bytes]:
