@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -29,6 +30,8 @@ from services import wait_until
 from sqlalchemy import select
 
 from bridge.config import Settings
+from bridge.domain.sender_identity import hash_api_key
+from bridge.entrypoints.routing_reload import RoutingReloader
 from bridge.entrypoints.runner import running_bridge
 from bridge.store.tables import AuditRow, MessageOutcomeRow, MessageRow
 from support.cli_process import bridge_env, run_bridge
@@ -263,6 +266,36 @@ async def test_https_refuses_missing_and_wrong_credentials(
     notice = await send(secure_stack, credentials, "http")
     assert notice.ack_code is None
     assert await stored_messages(secure_stack) == 0
+
+
+async def test_api_keys_rotate_by_a_routing_reload_without_a_restart(
+    secure_stack: Stack, identities: Identities
+) -> None:
+    path = secure_stack.settings.routing_file
+    assert path is not None
+    old = f'{{id: takecare-1, hash: "{hash_api_key(identities.takecare_key)}"}}'
+    rotated = secrets.token_urlsafe(32)
+    new = f'{{id: takecare-2, hash: "{hash_api_key(rotated)}"}}'
+    reloader = RoutingReloader(secure_stack.bridge.bridge)
+    # Given a second key added for takecare and the routing file reloaded
+    path.write_text(path.read_text().replace(old, f"{old}, {new}"), encoding="utf-8")
+    await reloader.reload(actor="test")
+    # Then the new key is taken at once
+    notice = await send(secure_stack, identities.server_only(api_key=rotated), "http")
+    assert notice.ack_code == "AA", notice.error
+    # When the old key is removed and the file reloaded
+    path.write_text(path.read_text().replace(f"{old}, ", ""), encoding="utf-8")
+    await reloader.reload(actor="test")
+    # Then the old key is refused before the message is read
+    tls = ssl.create_default_context(cafile=str(identities.ca.ca_file))
+    body = (Path(__file__).parent.parent / "fixtures" / "hl7" / "adt_a01_v25.hl7").read_bytes()
+    async with httpx.AsyncClient(verify=tls) as client:
+        response = await client.post(
+            f"{secure_stack.bridge.base_url}/hl7v2",
+            content=body,
+            headers={"content-type": "application/hl7-v2", "x-api-key": identities.takecare_key},
+        )
+    assert response.status_code == 401
 
 
 # --- a source sending under another source's name ------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,14 +101,16 @@ class HttpSenders:
     def __init__(
         self,
         settings: Settings,
-        routing: RoutingTable,
+        routing: Callable[[], RoutingTable],
         certificates: PeerCertificates,
         *,
         required: bool,
     ) -> None:
         config = TokenSettings.of(settings)
         self._tokens = BearerTokens(config) if config is not None else None
-        self._keys = routing.api_keys()
+        # The routing in force, read per request: a reloaded routing file (a key added for a
+        # rotation, or removed to revoke it) takes effect without a restart.
+        self._routing = routing
         self._certificates = certificates
         self._field = settings.tls_client_identity
         self.required = required
@@ -135,7 +138,8 @@ class HttpSenders:
 
     def _api_key(self, key: str) -> PeerIdentity:
         presented = hash_api_key(key)  # once; each stored hash compared in constant time
-        matched = [e.id for e in self._keys if hmac.compare_digest(presented, e.hash)]
+        keys = self._routing().api_keys()
+        matched = [e.id for e in keys if hmac.compare_digest(presented, e.hash)]
         if not matched:
             raise CredentialRefused("unknown API key")
         return PeerIdentity("api-key", (matched[0],))

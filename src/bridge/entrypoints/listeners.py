@@ -56,7 +56,7 @@ def http_listeners(bridge: Bridge, security: InboundSecurity) -> list[Listener]:
     certificates = PeerCertificates()
     senders = HttpSenders(
         settings,
-        bridge.routing,
+        lambda: bridge.routing,
         certificates,
         required=security.http_authenticated,
     )
