@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import resource
@@ -199,3 +200,30 @@ async def test_running_out_of_descriptors_pauses_accepting_with_one_log_line(
         for client in clients:
             client.close()
         sender_writer.close()
+
+
+async def test_every_connection_is_counted_out_after_a_churn_of_every_kind() -> None:
+    """Idle, slow, junk, half-frame, evicted and productive connections, opened and closed in
+    a burst: afterwards the server counts none open (no leaked slot to fill the cap)."""
+    async with running(max_connections=8, frame_timeout=0.3, idle_timeout=0.5) as server:
+        opened = []
+        for i in range(40):
+            reader, writer = await connect(server.port, f"127.0.0.{2 + i % 3}")
+            kind = i % 5
+            with contextlib.suppress(OSError):  # already evicted
+                if kind == 1:
+                    writer.write(b"\x0bMSH|")  # a frame begun, never ended
+                elif kind == 2:
+                    writer.write(b"junk outside a frame")
+                elif kind == 3:
+                    writer.write(frame(MSG))  # productive
+                elif kind == 4:
+                    writer.write(frame(MSG)[:10])
+                    writer.write_eof()
+            opened.append((reader, writer))
+        await asyncio.sleep(0.1)
+        for _, writer in opened:
+            writer.close()
+        await settle(server, 0)
+        assert server.stats.connections_total + server.stats.connections_refused == 40
+        assert server.stats.connections_evicted > 0

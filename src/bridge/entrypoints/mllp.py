@@ -189,7 +189,7 @@ class _Connection:
 class _Pending:
     """A connection that has not yet delivered a complete message: a bare socket."""
 
-    __slots__ = ("decoder", "fd", "host", "peer", "prefix", "sock", "timer")
+    __slots__ = ("decoder", "fd", "host", "peer", "prefix", "served", "sock", "timer")
 
     def __init__(self, sock: socket.socket, peer: str, host: str, max_message_bytes: int) -> None:
         self.sock = sock
@@ -200,6 +200,7 @@ class _Pending:
         # The bytes of the unfinished frame, from its start block: handed to the stream.
         self.prefix = bytearray()
         self.timer: asyncio.TimerHandle | None = None
+        self.served = False  # its stream's task has started (and counts it out when done)
 
 
 class MllpServer:
@@ -426,18 +427,20 @@ class MllpServer:
             self.stats.idle_timeouts += 1
             log.debug("MLLP connection %s idle for %.1fs; closing", peer, self._idle_timeout)
 
-    def _unregister_pending(self, entry: _Pending) -> None:
-        self._pending.pop(entry.fd, None)
+    def _unregister_pending(self, entry: _Pending) -> bool:
+        """Stop reading and timing ``entry``; False when it was no longer pending."""
+        if self._pending.pop(entry.fd, None) is None:
+            return False
         if entry.timer is not None:
             entry.timer.cancel()
             entry.timer = None
-        if entry.sock.fileno() >= 0:
-            asyncio.get_running_loop().remove_reader(entry.fd)
+        asyncio.get_running_loop().remove_reader(entry.fd)
+        return True
 
     def _drop_pending(self, entry: _Pending) -> None:
-        self._unregister_pending(entry)
-        entry.sock.close()
-        self._release(entry.host)
+        if self._unregister_pending(entry):
+            entry.sock.close()
+            self._release(entry.host)
 
     def _release(self, host: str) -> None:
         self._per_host[host] -= 1
@@ -447,7 +450,8 @@ class MllpServer:
 
     def _promote(self, entry: _Pending, data: bytes) -> None:
         """Make the connection a stream with its own task, starting with ``data``."""
-        self._unregister_pending(entry)
+        if not self._unregister_pending(entry):
+            return
         task = asyncio.get_running_loop().create_task(self._upgrade(entry, data))
         self._upgrading.add(task)
         task.add_done_callback(self._upgrading.discard)
@@ -457,15 +461,14 @@ class MllpServer:
         reader = asyncio.StreamReader(limit=_READ_CHUNK)
         if data:
             reader.feed_data(data)
-        protocol = asyncio.StreamReaderProtocol(
-            reader, lambda r, w: self._serve(r, w, entry.peer, entry.host)
-        )
+        protocol = asyncio.StreamReaderProtocol(reader, lambda r, w: self._serve(r, w, entry))
         try:
             await loop.connect_accepted_socket(lambda: protocol, entry.sock)
         except (OSError, asyncio.CancelledError) as exc:
             log.debug("MLLP connection %s lost: %s", entry.peer, type(exc).__name__)
             entry.sock.close()
-            self._release(entry.host)
+            if not entry.served:  # else _serve has counted it out already, or will
+                self._release(entry.host)
 
     async def close(self, grace: float = 10.0) -> None:
         """Stop accepting; let messages in a handler finish (up to ``grace`` s), then close.
@@ -509,11 +512,13 @@ class MllpServer:
         await self.close()
 
     async def _serve(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str, host: str
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, entry: _Pending
     ) -> None:
         """One admitted connection, counted in at accept: its messages, until it ends."""
         task = asyncio.current_task()
         assert task is not None
+        entry.served = True
+        peer, host = entry.peer, entry.host
         conn = _Connection(peer, host, task, asyncio.get_running_loop().time())
         self._connections.add(conn)
         log.debug("MLLP connection from %s", peer)
