@@ -73,6 +73,10 @@ class TreservaSettings(BaseSettings):
     )
     bridge_key_file: Path | None = Field(default=None, description="Its private key (PEM).")
 
+    enrolment_rate_per_min: float = Field(
+        default=0.0, ge=0.0, description="Home-care enrolments sent on their own; 0: on demand."
+    )
+
     def bridge_tls(self) -> ssl.SSLContext | None:
         """TLS towards the bridge, with the client certificate when one is given."""
         if self.bridge_ca_file is None and self.bridge_cert_file is None:
@@ -83,7 +87,3 @@ class TreservaSettings(BaseSettings):
         if self.bridge_cert_file is not None:
             context.load_cert_chain(self.bridge_cert_file, self.bridge_key_file)
         return context
-
-    enrolment_rate_per_min: float = Field(
-        default=0.0, ge=0.0, description="Home-care enrolments sent on their own; 0: on demand."
-    )

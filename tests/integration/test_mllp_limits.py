@@ -197,6 +197,8 @@ async def test_running_out_of_descriptors_pauses_accepting_with_one_log_line(
         await settle(server, 1 + len(clients))
         lines = [r.getMessage() for r in caplog.records]
         assert len([line for line in lines if "out of file descriptors" in line]) == 1, lines
+        # The listener paused (about one try a second), not spinning on a failing accept()
+        assert server.incidents.events["accept-failed"] <= 3
         for client in clients:
             client.close()
         sender_writer.close()

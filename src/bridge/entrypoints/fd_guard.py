@@ -1,5 +1,8 @@
 """Running out of file descriptors: refuse new connections quietly, keep serving the open ones.
 
+This guard is for the HTTP listeners, which accept through asyncio (uvicorn); the MLLP listener
+accepts on its own and pauses itself the same way (:mod:`bridge.entrypoints.mllp`).
+
 When ``accept()`` fails with EMFILE/ENFILE (or ENOBUFS/ENOMEM) asyncio already stops accepting
 on that listener for a second and tries again; but it reports every failure to the loop's
 exception handler, which by default logs the message with a full traceback, about once a second

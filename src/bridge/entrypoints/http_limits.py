@@ -156,7 +156,6 @@ def guarded_h11_protocol(
             self._lingering = False
             super().connection_made(_LingeringTransport(transport, self))  # type: ignore[arg-type]
             self._requests = 0
-            self._opened = self.loop.time()
             self._header_timer: asyncio.TimerHandle | None = None
             self._awaited_cycle: object = None
             if len(self.connections) > max_connections and not self._make_room():
